@@ -1,0 +1,133 @@
+"""PutImage cost in-process as the repository grows, against botocore's own floor.
+
+The floor is the same boto3 ``put_image`` call answered by a ``before-send``
+hook with a canned response: everything botocore does (validate, serialize,
+sign, parse) and nothing the emulator does.  The emulator rows time the same
+call answered by ``mock_ecr`` with 1k, 10k and 100k images already in the
+repository.  Target: every ratio ≤ 1.5, and 100k/1k growth ≤ 1.1.
+
+    python benchmarks/put_image.py [--calls 2000] [--rounds 5]
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import time
+
+import boto3
+from botocore.awsrequest import AWSResponse
+
+from ecr_emulator import mock_ecr
+from ecr_emulator.identity import RequestContext
+from ecr_emulator.mock import _RawBody
+from ecr_emulator.operations.images import store_manifest
+
+REPOSITORY = "bench/app"
+SIZES = (1_000, 10_000, 100_000)
+
+
+def manifest(number: int) -> str:
+    """A distinct Docker schema 2 manifest per number (so every push is a new image)."""
+    layer = hashlib.sha256(str(number).encode()).hexdigest()
+    return json.dumps(
+        {
+            "schemaVersion": 2,
+            "mediaType": "application/vnd.docker.distribution.manifest.v2+json",
+            "config": {
+                "mediaType": "application/vnd.docker.container.image.v1+json",
+                "size": 1469,
+                "digest": "sha256:" + "c" * 64,
+            },
+            "layers": [
+                {
+                    "mediaType": "application/vnd.docker.image.rootfs.diff.tar.gzip",
+                    "size": 2_000_000 + number,
+                    "digest": f"sha256:{layer}",
+                }
+            ],
+        }
+    )
+
+
+def time_batch(client, manifests: list[str], tag_prefix: str) -> float:
+    """Microseconds per ``put_image`` call over one batch."""
+    start = time.perf_counter()
+    for number, text in enumerate(manifests):
+        client.put_image(
+            repositoryName=REPOSITORY, imageManifest=text, imageTag=f"{tag_prefix}{number}"
+        )
+    return (time.perf_counter() - start) / len(manifests) * 1e6
+
+
+def floor_client():
+    """A client whose every call is answered by a canned PutImage response."""
+    client = boto3.client("ecr", region_name="us-east-1")
+    body = json.dumps(
+        {
+            "image": {
+                "registryId": "123456789012",
+                "repositoryName": REPOSITORY,
+                "imageId": {"imageDigest": "sha256:" + "d" * 64, "imageTag": "t"},
+                "imageManifest": manifest(0),
+                "imageManifestMediaType": "application/vnd.docker.distribution.manifest.v2+json",
+            }
+        }
+    ).encode()
+    headers = {"Content-Type": "application/x-amz-json-1.1", "x-amzn-RequestId": "bench"}
+
+    def canned(request, **_):
+        return AWSResponse(request.url, 200, headers, _RawBody(body))
+
+    client.meta.events.register_first("before-send", canned)
+    return client
+
+
+def measure(size: int, calls: int, rounds: int) -> tuple[float, float]:
+    """(floor, emulator) µs per call with ``size`` images stored, rounds interleaved."""
+    with mock_ecr() as mock:
+        floor = floor_client()
+        client = boto3.client("ecr", region_name="us-east-1")
+        client.create_repository(repositoryName=REPOSITORY)
+        context = RequestContext(mock.backend, "123456789012", "us-east-1")
+        repository = context.registry().repository(REPOSITORY)
+        for number in range(size):  # fill the repository without timing it
+            store_manifest(context, repository, manifest(10_000_000 + number), tag=f"fill{number}")
+        mock.stop()
+        time_batch(floor, [manifest(n) for n in range(100)], "warm")
+        mock.start()
+        floor_times, emulator_times = [], []
+        for round_number in range(rounds):
+            batch = [manifest(round_number * calls + n) for n in range(calls)]
+            mock.stop()  # the floor must not pay for the emulator's hook
+            floor_times.append(time_batch(floor, batch, f"r{round_number}-"))
+            mock.start()
+            emulator_times.append(time_batch(client, batch, f"r{round_number}-"))
+        return min(floor_times), min(emulator_times)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--calls", type=int, default=2000)
+    parser.add_argument("--rounds", type=int, default=5)
+    args = parser.parse_args()
+    os.environ.setdefault("AWS_ACCESS_KEY_ID", "testing")
+    os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "testing")
+    print(f"{'images in repository':<22} {'floor µs':>9} {'emulator µs':>12} {'x floor':>8}")
+    emulator_by_size = {}
+    worst = 0.0
+    for size in SIZES:
+        floor, emulated = measure(size, args.calls, args.rounds)
+        emulator_by_size[size] = emulated
+        worst = max(worst, emulated / floor)
+        print(f"{size:<22,} {floor:>9.1f} {emulated:>12.1f} {emulated / floor:>8.2f}")
+    growth = emulator_by_size[SIZES[-1]] / emulator_by_size[SIZES[0]]
+    print(f"growth {SIZES[0]:,} → {SIZES[-1]:,} images: {growth:.2f}x")
+    verdict = "meets" if worst <= 1.5 and growth <= 1.1 else "MISSES"
+    print(f"{verdict} the target (≤ 1.5x the floor at every size, growth ≤ 1.1x)")
+
+
+if __name__ == "__main__":
+    main()

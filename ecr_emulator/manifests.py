@@ -1,0 +1,176 @@
+"""What a manifest says about itself: media type, digest, size, and what it references.
+
+Shared by PutImage and (later) the registry's manifest PUT, so both planes
+derive the same digest, size and references from the same bytes.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import re
+from dataclasses import dataclass
+from typing import Any
+
+DOCKER_SCHEMA1 = "application/vnd.docker.distribution.manifest.v1+json"
+DOCKER_SCHEMA1_SIGNED = "application/vnd.docker.distribution.manifest.v1+prettyjws"
+DOCKER_SCHEMA2 = "application/vnd.docker.distribution.manifest.v2+json"
+DOCKER_MANIFEST_LIST = "application/vnd.docker.distribution.manifest.list.v2+json"
+OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
+OCI_INDEX = "application/vnd.oci.image.index.v1+json"
+
+IMAGE_MANIFEST_TYPES = frozenset({DOCKER_SCHEMA2, OCI_MANIFEST})
+INDEX_TYPES = frozenset({DOCKER_MANIFEST_LIST, OCI_INDEX})
+SCHEMA1_TYPES = frozenset({DOCKER_SCHEMA1, DOCKER_SCHEMA1_SIGNED})
+SUPPORTED_TYPES = IMAGE_MANIFEST_TYPES | INDEX_TYPES | SCHEMA1_TYPES
+
+DIGEST_PATTERN = re.compile(r"^(sha256:[a-f0-9]{64}|sha512:[a-f0-9]{128})$")
+_ALGORITHMS = {"sha256": 64, "sha512": 128}
+
+
+class ManifestError(ValueError):
+    """The manifest cannot be stored; the message says why, in ECR's words."""
+
+
+@dataclass(frozen=True, slots=True)
+class ParsedManifest:
+    media_type: str
+    artifact_media_type: str | None
+    layers_size: int
+    blob_digests: tuple[str, ...]
+    child_digests: tuple[str, ...]
+    subject_digest: str | None
+    digest_payload: bytes
+
+
+def digest_of(data: bytes, algorithm: str = "sha256") -> str:
+    return f"{algorithm}:{hashlib.new(algorithm, data).hexdigest()}"
+
+
+def is_valid_digest(digest: str) -> bool:
+    """A digest of an algorithm we can verify: sha256 or sha512, lowercase hex."""
+    return DIGEST_PATTERN.match(digest) is not None
+
+
+def digest_algorithm(digest: str) -> str | None:
+    algorithm, _, hex_part = digest.partition(":")
+    if _ALGORITHMS.get(algorithm) == len(hex_part):
+        return algorithm
+    return None
+
+
+def parse_manifest(text: str | bytes, declared_media_type: str | None = None) -> ParsedManifest:
+    raw = text.encode("utf-8") if isinstance(text, str) else text
+    try:
+        document = json.loads(raw)
+    except (ValueError, UnicodeDecodeError):
+        raise ManifestError("Invalid JSON syntax") from None
+    if not isinstance(document, dict):
+        raise ManifestError("Invalid JSON syntax")
+    media_type = _media_type(document, declared_media_type)
+    if media_type in SCHEMA1_TYPES:
+        return _parse_schema1(document, raw, media_type)
+    subject = document.get("subject")
+    subject_digest = subject.get("digest") if isinstance(subject, dict) else None
+    if media_type in INDEX_TYPES:
+        children = _descriptors(document, "manifests")
+        return ParsedManifest(
+            media_type=media_type,
+            artifact_media_type=_string(document.get("artifactType")),
+            layers_size=0,
+            blob_digests=(),
+            child_digests=tuple(child["digest"] for child in children),
+            subject_digest=subject_digest,
+            digest_payload=raw,
+        )
+    config = document.get("config")
+    if not isinstance(config, dict) or not isinstance(config.get("digest"), str):
+        raise ManifestError("Manifest config must be a descriptor with a digest")
+    layers = _descriptors(document, "layers")
+    return ParsedManifest(
+        media_type=media_type,
+        artifact_media_type=_string(document.get("artifactType"))
+        or _string(config.get("mediaType")),
+        layers_size=sum(int(layer.get("size") or 0) for layer in layers),
+        blob_digests=(config["digest"], *(layer["digest"] for layer in layers)),
+        child_digests=(),
+        subject_digest=subject_digest,
+        digest_payload=raw,
+    )
+
+
+def _media_type(document: dict[str, Any], declared: str | None) -> str:
+    in_document = document.get("mediaType")
+    if in_document is not None and not isinstance(in_document, str):
+        raise ManifestError("Manifest mediaType must be a string")
+    if document.get("schemaVersion") == 1:
+        media_type = (
+            declared
+            if declared in SCHEMA1_TYPES
+            else (DOCKER_SCHEMA1_SIGNED if "signatures" in document else DOCKER_SCHEMA1)
+        )
+    elif in_document:
+        if declared and declared != in_document:
+            raise ManifestError(
+                f"Manifest mediaType '{in_document}' does not match imageManifestMediaType '{declared}'"
+            )
+        media_type = in_document
+    elif declared:
+        media_type = declared
+    elif "manifests" in document:
+        media_type = OCI_INDEX
+    elif "config" in document:
+        media_type = OCI_MANIFEST
+    else:
+        raise ManifestError("Unable to determine the manifest media type")
+    if media_type not in SUPPORTED_TYPES:
+        raise ManifestError(f"Unsupported manifest media type '{media_type}'")
+    if document.get("schemaVersion") not in (1, 2):
+        raise ManifestError("Manifest schemaVersion must be 1 or 2")
+    return media_type
+
+
+def _descriptors(document: dict[str, Any], key: str) -> list[dict[str, Any]]:
+    items = document.get(key, [])
+    if not isinstance(items, list) or not all(
+        isinstance(item, dict) and isinstance(item.get("digest"), str) for item in items
+    ):
+        raise ManifestError(f"Manifest {key} must be a list of descriptors with digests")
+    return items
+
+
+def _string(value: Any) -> str | None:
+    return value if isinstance(value, str) and value else None
+
+
+def _parse_schema1(document: dict[str, Any], raw: bytes, media_type: str) -> ParsedManifest:
+    layers = document.get("fsLayers", [])
+    if not isinstance(layers, list) or not all(
+        isinstance(layer, dict) and isinstance(layer.get("blobSum"), str) for layer in layers
+    ):
+        raise ManifestError("Manifest fsLayers must be a list of blobSum entries")
+    return ParsedManifest(
+        media_type=media_type,
+        artifact_media_type=None,
+        layers_size=0,
+        blob_digests=tuple(dict.fromkeys(layer["blobSum"] for layer in layers)),
+        child_digests=(),
+        subject_digest=None,
+        digest_payload=_schema1_payload(document, raw),
+    )
+
+
+def _schema1_payload(document: dict[str, Any], raw: bytes) -> bytes:
+    """A signed schema 1 manifest is digested without its signatures (libtrust's JWS rule)."""
+    signatures = document.get("signatures")
+    if not signatures:
+        return raw
+    try:
+        protected = signatures[0]["protected"]
+        header = json.loads(base64.urlsafe_b64decode(protected + "=" * (-len(protected) % 4)))
+        length = int(header["formatLength"])
+        tail = header["formatTail"]
+        return raw[:length] + base64.urlsafe_b64decode(tail + "=" * (-len(tail) % 4))
+    except (KeyError, IndexError, TypeError, ValueError):
+        raise ManifestError("Invalid schema 1 manifest signature") from None

@@ -1,0 +1,1 @@
+"""The wire protocol: botocore's service models drive parsing, validation and serialization."""

@@ -1,0 +1,150 @@
+"""awsJson1.1 in, awsJson1.1 out: one dispatcher for every ECR and ECR Public operation.
+
+The request's ``X-Amz-Target`` names the service and operation; the body is
+validated against the model's input shape, the members are passed as keyword
+arguments (snake_case) to the operation's plain function, and the returned
+dict is serialized with the output shape.  Errors become ``{"__type",
+"message"}`` bodies.  The in-process mock and the HTTP server both call
+``ApiDispatcher.handle``, so they cannot drift apart.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import uuid
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from botocore import xform_name
+
+from ..errors import ServiceError, not_implemented
+from ..identity import RequestContext, caller_identity
+from ..operations import OPERATIONS
+from .model import (
+    Serializer,
+    Validator,
+    compile_serializer,
+    compile_validator,
+    service_model,
+    validation_error,
+)
+
+if TYPE_CHECKING:
+    from ..state import Backend
+
+log = logging.getLogger(__name__)
+
+JSON_CONTENT_TYPE = "application/x-amz-json-1.1"
+SERVICES = ("ecr", "ecr-public")
+
+
+@dataclass(frozen=True, slots=True)
+class ApiResponse:
+    status: int
+    headers: dict[str, str]
+    body: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class BoundOperation:
+    """An operation of the model joined to the function that implements it."""
+
+    service: str
+    name: str
+    validate: Validator
+    serialize: Serializer
+    function: Callable[..., dict[str, Any]]
+    argument_names: dict[str, str]
+
+
+def _bind(service: str, name: str) -> BoundOperation | None:
+    function = OPERATIONS[service].get(name)
+    if function is None:
+        return None
+    operation_model = service_model(service).operation_model(name)
+    input_shape, output_shape = operation_model.input_shape, operation_model.output_shape
+    return BoundOperation(
+        service=service,
+        name=name,
+        validate=compile_validator(input_shape) if input_shape else lambda *_: None,
+        serialize=compile_serializer(output_shape) if output_shape else lambda _: {},
+        function=function,
+        argument_names={
+            member: xform_name(member) for member in (input_shape.members if input_shape else {})
+        },
+    )
+
+
+class ApiDispatcher:
+    """Turns one awsJson1.1 request into one response, for both ECR services."""
+
+    def __init__(self, backend: Backend) -> None:
+        self.backend = backend
+        self._services_by_prefix = {
+            service_model(service).metadata["targetPrefix"]: service for service in SERVICES
+        }
+        self._bound: dict[tuple[str, str], BoundOperation | None] = {}
+
+    def handle(self, headers: Mapping[str, str], body: bytes) -> ApiResponse:
+        try:
+            operation, params = self._parse(headers, body)
+            context = caller_identity(self.backend, headers, operation.service)
+            result = self._call(operation, context, params)
+            payload = json.dumps(operation.serialize(result), separators=(",", ":"))
+            return ApiResponse(200, _headers(), payload.encode())
+        except ServiceError as error:
+            return error_response(error)
+        except Exception as exc:  # a bug of ours: still answer like AWS, and say so in the log
+            log.exception("internal error while handling %s", headers.get("X-Amz-Target"))
+            return error_response(ServiceError("ServerException", f"Internal error: {exc!r}", 500))
+
+    def _parse(self, headers: Mapping[str, str], body: bytes) -> tuple[BoundOperation, dict]:
+        target = headers.get("X-Amz-Target") or headers.get("x-amz-target")
+        if not target:
+            raise ServiceError("UnknownOperationException", "Missing the X-Amz-Target header.")
+        prefix, _, name = target.rpartition(".")
+        service = self._services_by_prefix.get(prefix)
+        if service is None or name not in service_model(service).operation_names:
+            raise ServiceError("UnknownOperationException", f"Unknown operation {target!r}.")
+        operation = self._operation(service, name)
+        try:
+            params = json.loads(body) if body else {}
+        except (ValueError, UnicodeDecodeError) as exc:
+            raise ServiceError("SerializationException", f"Malformed JSON body: {exc}") from None
+        if not isinstance(params, dict):
+            raise ServiceError("SerializationException", "The request body must be a JSON object.")
+        return operation, params
+
+    def _operation(self, service: str, name: str) -> BoundOperation:
+        key = (service, name)
+        if key not in self._bound:
+            self._bound[key] = _bind(service, name)
+        operation = self._bound[key]
+        if operation is None:
+            raise not_implemented(name)
+        return operation
+
+    def _call(self, operation: BoundOperation, context: RequestContext, params: dict) -> dict:
+        errors: list[str] = []
+        operation.validate(params, "", errors)
+        if errors:
+            raise validation_error(errors)
+        names = operation.argument_names
+        kwargs = {
+            names[key]: value for key, value in params.items() if key in names and value is not None
+        }
+        with self.backend.lock:
+            return operation.function(context, **kwargs)
+
+
+def _headers() -> dict[str, str]:
+    return {"Content-Type": JSON_CONTENT_TYPE, "x-amzn-RequestId": str(uuid.uuid4())}
+
+
+def error_response(error: ServiceError) -> ApiResponse:
+    body = json.dumps({"__type": error.code, "message": error.message})
+    headers = _headers()
+    headers["x-amzn-ErrorType"] = error.code
+    return ApiResponse(error.status, headers, body.encode())

@@ -1,0 +1,111 @@
+"""The standalone server: one port for the ECR API, ECR Public API, ``/v2/`` and admin routes.
+
+Requests carrying ``X-Amz-Target`` go to the API dispatcher (both ECR
+services); ``/v2/...`` goes to the registry plane; ``/_emulator/...`` are the
+admin routes of the DESIGN contract.  Everything shares one ``Backend``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
+from werkzeug.wrappers import Request, Response
+
+from . import __version__
+from .protocol.dispatcher import ApiDispatcher
+from .state import Backend
+
+log = logging.getLogger(__name__)
+
+StartResponse = Callable[..., Any]
+
+
+class EmulatorApp:
+    """The WSGI application; ``registry_app`` serves ``/v2/`` once that plane is attached."""
+
+    def __init__(
+        self, backend: Backend, registry_app: Callable[..., Iterable[bytes]] | None = None
+    ) -> None:
+        self.backend = backend
+        self.api = ApiDispatcher(backend)
+        self.registry_app = registry_app
+
+    def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
+        path = environ.get("PATH_INFO", "")
+        if path == "/v2" or path.startswith("/v2/"):
+            if self.registry_app is None:
+                return _json(
+                    404,
+                    {"errors": [{"code": "UNSUPPORTED", "message": "registry plane not enabled"}]},
+                )(environ, start_response)
+            return self.registry_app(environ, start_response)
+        request = Request(environ)
+        if path.startswith("/_emulator/"):
+            return self._admin(request)(environ, start_response)
+        if request.headers.get("X-Amz-Target"):
+            answer = self.api.handle(request.headers, request.get_data())
+            return Response(answer.body, answer.status, answer.headers)(environ, start_response)
+        return _json(404, {"message": f"No route for {request.method} {path}"})(
+            environ, start_response
+        )
+
+    def _admin(self, request: Request) -> Response:
+        if request.path == "/_emulator/health" and request.method == "GET":
+            return _json(200, {"status": "ok", "version": __version__})
+        if request.path == "/_emulator/reset" and request.method == "POST":
+            self.backend.reset()
+            return _json(200, {"reset": True})
+        return _json(404, {"message": f"No admin route for {request.method} {request.path}"})
+
+
+def _json(status: int, data: Any) -> Response:
+    return Response(json.dumps(data), status, content_type="application/json")
+
+
+class _KeepAliveHandler(WSGIRequestHandler):
+    """HTTP/1.1 so docker and boto3 reuse connections."""
+
+    protocol_version = "HTTP/1.1"
+
+    def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
+        if log.isEnabledFor(logging.DEBUG):
+            super().log_request(code, size)
+
+
+def build_server(host: str, port: int, app: EmulatorApp) -> BaseWSGIServer:
+    return make_server(host, port, app, threaded=True, request_handler=_KeepAliveHandler)
+
+
+class BackgroundServer:
+    """A server on a thread of this process, for the pytest fixture and embedding."""
+
+    def __init__(self, app: EmulatorApp, host: str = "127.0.0.1", port: int = 0) -> None:
+        self.app = app
+        self._server = build_server(host, port, app)
+        self.host = host
+        self.port = self._server.server_port
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, name="ecr-emulator", daemon=True
+        )
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    @property
+    def backend(self) -> Backend:
+        return self.app.backend
+
+    def start(self) -> BackgroundServer:
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+        self._thread.join(timeout=5)

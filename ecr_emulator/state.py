@@ -1,0 +1,183 @@
+"""The one state model behind every way of running the emulator.
+
+``Backend`` → ``Registry`` (account, region) → ``Repository`` → ``Image``.
+Repositories index images by digest and tags by name, so lookups never scan.
+These classes hold data and keep their indexes consistent; the rules of ECR
+(what may be tagged, what is an error) live in ``operations``.  One re-entrant
+lock per backend serialises changes coming from threaded servers.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import hashlib
+import secrets
+import threading
+from dataclasses import dataclass, field
+from typing import Any
+
+from .blobstore import BlobStore, MemoryBlobStore
+from .clock import Clock, SystemClock
+from .errors import repository_not_found
+from .identity import dns_suffix_for, partition_for
+
+
+@dataclass(slots=True, eq=False)
+class Image:
+    """One manifest stored in one repository, with the tags that point at it."""
+
+    digest: str
+    manifest: str
+    media_type: str
+    size: int
+    pushed_at: _dt.datetime
+    artifact_media_type: str | None = None
+    subject_digest: str | None = None
+    blob_digests: tuple[str, ...] = ()
+    child_digests: tuple[str, ...] = ()
+    tags: list[str] = field(default_factory=list)
+    last_pulled_at: _dt.datetime | None = None
+
+
+@dataclass(slots=True, eq=False)
+class Repository:
+    """A repository with its settings and two indexes: digest → image, tag → digest."""
+
+    registry: Registry
+    name: str
+    created_at: _dt.datetime
+    tag_mutability: str = "MUTABLE"
+    tag_mutability_exclusions: list[dict[str, str]] = field(default_factory=list)
+    scan_on_push: bool = False
+    encryption: dict[str, str] = field(default_factory=lambda: {"encryptionType": "AES256"})
+    resource_tags: dict[str, str] = field(default_factory=dict)
+    policy_text: str | None = None
+    images: dict[str, Image] = field(default_factory=dict)
+    tag_index: dict[str, str] = field(default_factory=dict)
+    index_parents: dict[str, set[str]] = field(default_factory=dict)
+
+    @property
+    def arn(self) -> str:
+        registry = self.registry
+        return (
+            f"arn:{partition_for(registry.region)}:ecr:{registry.region}:"
+            f"{registry.account_id}:repository/{self.name}"
+        )
+
+    @property
+    def uri(self) -> str:
+        return f"{self.registry.host}/{self.name}"
+
+    def image_for_tag(self, tag: str) -> Image | None:
+        digest = self.tag_index.get(tag)
+        return None if digest is None else self.images[digest]
+
+    def add_image(self, image: Image) -> None:
+        self.images[image.digest] = image
+        for child in image.child_digests:
+            self.index_parents.setdefault(child, set()).add(image.digest)
+
+    def point_tag(self, tag: str, image: Image) -> Image | None:
+        """Make ``tag`` name ``image``; return the image it named before, if another."""
+        previous_digest = self.tag_index.get(tag)
+        if previous_digest == image.digest:
+            return None
+        previous = None
+        if previous_digest is not None:
+            previous = self.images[previous_digest]
+            previous.tags.remove(tag)
+        self.tag_index[tag] = image.digest
+        image.tags.insert(0, tag)
+        return previous
+
+    def remove_tag(self, tag: str) -> Image:
+        image = self.images[self.tag_index.pop(tag)]
+        image.tags.remove(tag)
+        return image
+
+    def remove_image(self, image: Image) -> None:
+        for tag in image.tags:
+            del self.tag_index[tag]
+        image.tags.clear()
+        del self.images[image.digest]
+        for child in image.child_digests:
+            parents = self.index_parents.get(child)
+            if parents is not None:
+                parents.discard(image.digest)
+                if not parents:
+                    del self.index_parents[child]
+
+
+@dataclass(slots=True, eq=False)
+class Registry:
+    """The private registry of one account in one region."""
+
+    backend: Backend
+    account_id: str
+    region: str
+    repositories: dict[str, Repository] = field(default_factory=dict)
+    replication_rules: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def host(self) -> str:
+        """Where repositories of this registry are pushed: AWS-shaped unless the server says."""
+        if self.backend.registry_host:
+            return self.backend.registry_host
+        return f"{self.account_id}.dkr.ecr.{self.region}.{dns_suffix_for(self.region)}"
+
+    def repository(self, name: str) -> Repository:
+        repository = self.repositories.get(name)
+        if repository is None:
+            raise repository_not_found(name, self.account_id)
+        return repository
+
+    def default_kms_key(self) -> str:
+        """The ARN of this account's AWS-managed ``aws/ecr`` key (stable per account and region)."""
+        key_id = hashlib.sha256(f"aws/ecr:{self.account_id}:{self.region}".encode()).hexdigest()
+        key_uuid = f"{key_id[:8]}-{key_id[8:12]}-{key_id[12:16]}-{key_id[16:20]}-{key_id[20:32]}"
+        return (
+            f"arn:{partition_for(self.region)}:kms:{self.region}:{self.account_id}:key/{key_uuid}"
+        )
+
+
+class Backend:
+    """All registries of all accounts and regions, one clock and one lock.
+
+    ``registry_host`` (``"127.0.0.1:5000"``) makes repository URIs and proxy
+    endpoints point at a running emulator instead of the AWS-shaped host.
+    ``strict_manifests`` makes PutImage refuse manifests whose blobs or child
+    manifests are not in the registry, as the registry plane always does.
+    """
+
+    def __init__(
+        self,
+        clock: Clock | None = None,
+        registry_host: str | None = None,
+        registry_scheme: str = "http",
+        strict_manifests: bool = False,
+        blobs: BlobStore | None = None,
+    ) -> None:
+        self.clock: Clock = clock or SystemClock()
+        self.registry_host = registry_host
+        self.registry_scheme = registry_scheme
+        self.strict_manifests = strict_manifests
+        self.lock = threading.RLock()
+        self.token_secret = secrets.token_bytes(32)
+        self.registries: dict[tuple[str, str], Registry] = {}
+        self.blobs: BlobStore = blobs if blobs is not None else MemoryBlobStore()
+
+    def registry(self, account_id: str, region: str) -> Registry:
+        key = (account_id, region)
+        registry = self.registries.get(key)
+        if registry is None:
+            registry = self.registries[key] = Registry(self, account_id, region)
+        return registry
+
+    def now(self) -> _dt.datetime:
+        return self.clock.now()
+
+    def reset(self) -> None:
+        """Forget every registry (the admin route ``POST /_emulator/reset``)."""
+        with self.lock:
+            self.registries.clear()
+            self.blobs.clear()
