@@ -6,6 +6,7 @@ import argparse
 import logging
 import sys
 
+from .blobstore import FilesystemBlobStore
 from .server import EmulatorApp, build_server
 from .state import Backend
 
@@ -46,8 +47,9 @@ def main(argv: list[str] | None = None) -> int:
     if registry_host == "self":
         shown_host = "127.0.0.1" if args.host in ("0.0.0.0", "::") else args.host
         registry_host = f"{shown_host}:{args.port}"
-    backend = Backend(registry_host=registry_host, strict_manifests=args.strict)
-    app = EmulatorApp(backend)
+    blobs = FilesystemBlobStore(args.data_dir) if args.data_dir else None
+    backend = Backend(registry_host=registry_host, strict_manifests=args.strict, blobs=blobs)
+    app = EmulatorApp(backend, require_auth=not args.no_auth)
     server = build_server(args.host, args.port, app)
     print(f"ecr-emulator listening on http://{args.host}:{server.server_port}", flush=True)
     try:

@@ -32,6 +32,7 @@ class RequestContext:
     account: str
     region: str
     service: str = "ecr"
+    host: str | None = None  # the Host a server request came to; None in-process
 
     def registry(self, registry_id: str | None = None) -> Registry:
         """The registry a request names (``registryId``), else the caller's own."""

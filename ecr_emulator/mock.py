@@ -15,6 +15,7 @@ import inspect
 import io
 import os
 import threading
+import unittest
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -86,7 +87,8 @@ class mock_ecr:
     """Run code against a fresh in-process ECR.
 
     Use as ``@mock_ecr`` or ``@mock_ecr(...)`` on a function or a class (every
-    ``test*`` method gets its own fresh state), or as ``with mock_ecr() as ecr:``.
+    ``test*`` method gets its own fresh state; on a ``unittest.TestCase`` that state
+    also covers ``setUp`` and ``tearDown``), or as ``with mock_ecr() as ecr:``.
     ``ecr.backend`` is the state, for tests that look inside or move a
     ``ManualClock``.  Options: ``clock``, ``strict`` (PutImage requires the
     manifest's blobs and child images), ``registry_host`` (URIs point there).
@@ -144,6 +146,9 @@ class mock_ecr:
 
 
 def _decorate(target: Callable[..., Any] | type, options: dict[str, Any]) -> Any:
+    if inspect.isclass(target) and issubclass(target, unittest.TestCase):
+        _decorate_test_case(target, options)
+        return target
     if inspect.isclass(target):
         for name, member in list(vars(target).items()):
             if name.startswith("test") and inspect.isfunction(member):
@@ -156,3 +161,15 @@ def _decorate(target: Callable[..., Any] | type, options: dict[str, Any]) -> Any
             return target(*args, **kwargs)
 
     return run_in_mock
+
+
+def _decorate_test_case(case: type[unittest.TestCase], options: dict[str, Any]) -> None:
+    """unittest calls setUp, the test and tearDown from ``run``: one fresh mock spans all three."""
+    original_run = case.run
+
+    @functools.wraps(original_run)
+    def run(self: unittest.TestCase, result: Any = None) -> Any:
+        with mock_ecr(**options):
+            return original_run(self, result)
+
+    case.run = run  # type: ignore[method-assign]

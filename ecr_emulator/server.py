@@ -17,7 +17,10 @@ from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 from werkzeug.wrappers import Request, Response
 
 from . import __version__
+from .operations.layers import DOWNLOAD_PATH
 from .protocol.dispatcher import ApiDispatcher
+from .registry import RegistryApp
+from .registry.downloads import serve_download
 from .state import Backend
 
 log = logging.getLogger(__name__)
@@ -26,28 +29,25 @@ StartResponse = Callable[..., Any]
 
 
 class EmulatorApp:
-    """The WSGI application; ``registry_app`` serves ``/v2/`` once that plane is attached."""
+    """The WSGI application; ``require_auth=False`` lets the registry skip docker login."""
 
-    def __init__(
-        self, backend: Backend, registry_app: Callable[..., Iterable[bytes]] | None = None
-    ) -> None:
+    def __init__(self, backend: Backend, require_auth: bool = True) -> None:
         self.backend = backend
         self.api = ApiDispatcher(backend)
-        self.registry_app = registry_app
+        self.registry_app = RegistryApp(backend, require_auth=require_auth)
 
     def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
         path = environ.get("PATH_INFO", "")
         if path == "/v2" or path.startswith("/v2/"):
-            if self.registry_app is None:
-                return _json(
-                    404,
-                    {"errors": [{"code": "UNSUPPORTED", "message": "registry plane not enabled"}]},
-                )(environ, start_response)
             return self.registry_app(environ, start_response)
         request = Request(environ)
+        if path.startswith(DOWNLOAD_PATH):
+            token = path[len(DOWNLOAD_PATH) :]
+            return serve_download(self.backend, request, token)(environ, start_response)
         if path.startswith("/_emulator/"):
             return self._admin(request)(environ, start_response)
-        if request.headers.get("X-Amz-Target"):
+        if request.method == "POST" or request.headers.get("X-Amz-Target"):
+            # A POST without a target still gets AWS's UnknownOperationException, not a 404.
             answer = self.api.handle(request.headers, request.get_data())
             return Response(answer.body, answer.status, answer.headers)(environ, start_response)
         return _json(404, {"message": f"No route for {request.method} {path}"})(

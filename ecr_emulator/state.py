@@ -55,6 +55,8 @@ class Repository:
     images: dict[str, Image] = field(default_factory=dict)
     tag_index: dict[str, str] = field(default_factory=dict)
     index_parents: dict[str, set[str]] = field(default_factory=dict)
+    referrers: dict[str, set[str]] = field(default_factory=dict)
+    blob_links: set[str] = field(default_factory=set)
 
     @property
     def arn(self) -> str:
@@ -76,6 +78,9 @@ class Repository:
         self.images[image.digest] = image
         for child in image.child_digests:
             self.index_parents.setdefault(child, set()).add(image.digest)
+        if image.subject_digest is not None:
+            self.referrers.setdefault(image.subject_digest, set()).add(image.digest)
+        self.blob_links.update(image.blob_digests)
 
     def point_tag(self, tag: str, image: Image) -> Image | None:
         """Make ``tag`` name ``image``; return the image it named before, if another."""
@@ -101,11 +106,29 @@ class Repository:
         image.tags.clear()
         del self.images[image.digest]
         for child in image.child_digests:
-            parents = self.index_parents.get(child)
-            if parents is not None:
-                parents.discard(image.digest)
-                if not parents:
-                    del self.index_parents[child]
+            _discard(self.index_parents, child, image.digest)
+        if image.subject_digest is not None:
+            _discard(self.referrers, image.subject_digest, image.digest)
+
+
+def _discard(index: dict[str, set[str]], key: str, digest: str) -> None:
+    """Remove ``digest`` from ``index[key]``, dropping the key once its set is empty."""
+    members = index.get(key)
+    if members is not None:
+        members.discard(digest)
+        if not members:
+            del index[key]
+
+
+@dataclass(slots=True, eq=False)
+class UploadSession:
+    """A blob upload in progress (registry POST/PATCH or InitiateLayerUpload/UploadLayerPart)."""
+
+    upload_id: str
+    account_id: str
+    region: str
+    repository_name: str
+    started_at: _dt.datetime
 
 
 @dataclass(slots=True, eq=False)
@@ -165,6 +188,7 @@ class Backend:
         self.token_secret = secrets.token_bytes(32)
         self.registries: dict[tuple[str, str], Registry] = {}
         self.blobs: BlobStore = blobs if blobs is not None else MemoryBlobStore()
+        self.uploads: dict[str, UploadSession] = {}
 
     def registry(self, account_id: str, region: str) -> Registry:
         key = (account_id, region)
@@ -180,4 +204,5 @@ class Backend:
         """Forget every registry (the admin route ``POST /_emulator/reset``)."""
         with self.lock:
             self.registries.clear()
+            self.uploads.clear()
             self.blobs.clear()

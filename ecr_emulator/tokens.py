@@ -1,4 +1,4 @@
-"""Registry passwords: what GetAuthorizationToken issues and the /v2/ plane accepts.
+"""Signed tokens: registry passwords (GetAuthorizationToken) and layer download URLs.
 
 A password is a signed, self-describing token: account, region and expiry,
 HMAC-signed with the backend's secret.  The registry needs no lookup table to
@@ -14,7 +14,7 @@ import hashlib
 import hmac
 import json
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from .state import Backend
@@ -46,29 +46,40 @@ def _sign(backend: Backend, payload: str) -> str:
     return _b64(hmac.new(backend.token_secret, payload.encode(), hashlib.sha256).digest())
 
 
+def sign_claims(backend: Backend, claims: dict[str, Any]) -> str:
+    """``claims`` as a compact, HMAC-signed string only this backend can mint."""
+    payload = _b64(json.dumps(claims, separators=(",", ":")).encode())
+    return f"{payload}.{_sign(backend, payload)}"
+
+
+def verify_claims(backend: Backend, token: str) -> dict[str, Any]:
+    """The claims of a token from ``sign_claims``, checked for tampering and expiry."""
+    payload, _, signature = token.partition(".")
+    if not signature or not hmac.compare_digest(signature, _sign(backend, payload)):
+        raise InvalidToken("the token is not valid")
+    try:
+        claims = json.loads(_unb64(payload))
+        expires = float(claims["expires"])
+    except (ValueError, KeyError, TypeError):
+        raise InvalidToken("the token is not valid") from None
+    if backend.now().timestamp() >= expires:
+        raise InvalidToken("the token has expired")
+    return claims
+
+
 def issue_password(backend: Backend, account: str, region: str) -> tuple[str, _dt.datetime]:
     expires_at = backend.now() + TOKEN_LIFETIME
-    payload = _b64(
-        json.dumps(
-            {"account": account, "region": region, "expires": expires_at.timestamp()}
-        ).encode()
-    )
-    return f"{payload}.{_sign(backend, payload)}", expires_at
+    claims = {"account": account, "region": region, "expires": expires_at.timestamp()}
+    return sign_claims(backend, claims), expires_at
 
 
 def verify_password(backend: Backend, password: str) -> TokenGrant:
-    payload, _, signature = password.partition(".")
-    if not signature or not hmac.compare_digest(signature, _sign(backend, payload)):
-        raise InvalidToken("the authorization token is not valid")
+    claims = verify_claims(backend, password)
     try:
-        data = json.loads(_unb64(payload))
-        expires_at = _dt.datetime.fromtimestamp(data["expires"], _dt.timezone.utc)
-        grant = TokenGrant(str(data["account"]), str(data["region"]), expires_at)
-    except (ValueError, KeyError, TypeError):
+        expires_at = _dt.datetime.fromtimestamp(claims["expires"], _dt.timezone.utc)
+        return TokenGrant(str(claims["account"]), str(claims["region"]), expires_at)
+    except KeyError:
         raise InvalidToken("the authorization token is not valid") from None
-    if backend.now() >= expires_at:
-        raise InvalidToken("the authorization token has expired; get a new one")
-    return grant
 
 
 def encode_authorization_token(password: str) -> str:

@@ -32,6 +32,7 @@ def operation(name: str, service: str = "ecr") -> Callable[[F], F]:
 from . import (  # noqa: E402
     authorization,
     images,
+    layers,
     policies,
     registry_settings,
     repositories,
@@ -42,6 +43,7 @@ __all__ = [
     "OPERATIONS",
     "authorization",
     "images",
+    "layers",
     "operation",
     "policies",
     "registry_settings",

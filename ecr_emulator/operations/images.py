@@ -26,8 +26,14 @@ def store_manifest(
     tag: str | None = None,
     expected_digest: str | None = None,
     strict: bool | None = None,
+    idempotent: bool = False,
 ) -> Image:
-    """The one path by which a manifest becomes an image (PutImage and, later, registry PUT)."""
+    """The one path by which a manifest becomes an image (PutImage and registry PUT).
+
+    ``strict`` (default: the backend's setting) requires every referenced blob
+    to be in the repository; ``idempotent`` (the registry's PUT semantics)
+    returns the existing image instead of raising ImageAlreadyExistsException.
+    """
     try:
         parsed = parse_manifest(manifest, media_type)
     except ManifestError as error:
@@ -53,6 +59,8 @@ def store_manifest(
     existing = repository.images.get(digest)
     if tag is not None:
         current = repository.tag_index.get(tag)
+        if current == digest and idempotent:
+            return repository.images[digest]
         if current == digest:
             raise ServiceError(
                 "ImageAlreadyExistsException",
@@ -65,6 +73,8 @@ def store_manifest(
                 f"The image tag '{tag}' already exists in the '{repository.name}' repository "
                 "and cannot be overwritten because the tag is immutable.",
             )
+    elif existing is not None and idempotent:
+        return existing
     elif existing is not None:
         raise ServiceError(
             "ImageAlreadyExistsException",
@@ -107,7 +117,8 @@ def _require_references(
     blobs: tuple[str, ...],
     children: tuple[str, ...],
 ) -> None:
-    missing = [digest for digest in blobs if not context.backend.blobs.exists(digest)]
+    stored = context.backend.blobs.exists
+    missing = [d for d in blobs if d not in repository.blob_links or not stored(d)]
     if missing:
         raise ServiceError(
             "LayersNotFoundException",

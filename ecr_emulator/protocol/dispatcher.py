@@ -91,6 +91,7 @@ class ApiDispatcher:
         try:
             operation, params = self._parse(headers, body)
             context = caller_identity(self.backend, headers, operation.service)
+            context.host = headers.get("Host")
             result = self._call(operation, context, params)
             payload = json.dumps(operation.serialize(result), separators=(",", ":"))
             return ApiResponse(200, _headers(), payload.encode())
@@ -144,7 +145,7 @@ def _headers() -> dict[str, str]:
 
 
 def error_response(error: ServiceError) -> ApiResponse:
-    body = json.dumps({"__type": error.code, "message": error.message})
+    body = json.dumps({"__type": error.code, "message": error.message, **error.fields})
     headers = _headers()
     headers["x-amzn-ErrorType"] = error.code
     return ApiResponse(error.status, headers, body.encode())

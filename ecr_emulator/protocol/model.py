@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import base64
 import datetime as _dt
+import json
 import re
 from collections.abc import Callable
 from functools import cache
@@ -39,13 +40,10 @@ class SerializationError(ServiceError):
 
 
 def _describe(value: Any) -> str:
-    return (
-        "null"
-        if value is None
-        else repr(value).strip("'")
-        if isinstance(value, str)
-        else str(value)
-    )
+    """A value as JSON spells it (``null``, ``true``), strings without quotes."""
+    if isinstance(value, str):
+        return value
+    return json.dumps(value)
 
 
 def _at(path: str, name: str) -> str:

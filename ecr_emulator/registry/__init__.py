@@ -1,0 +1,119 @@
+"""The registry plane: OCI Distribution Spec v1.1 / Docker Registry HTTP API V2 at ``/v2/``.
+
+Split by resource like CNCF distribution: ``blobs`` (blobs and uploads),
+``manifests``, ``listing`` (tags and referrers).  Each handler works on the
+same state and blob store as the ECR API, through the same operations
+(``operations.images.store_manifest``, ``operations.layers``).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from werkzeug.wrappers import Request, Response
+
+from ..errors import ServiceError
+from ..identity import RequestContext
+from ..state import Backend, Repository
+from . import blobs, listing, manifests
+from .auth import authenticate
+from .errors import API_VERSION_HEADER, RegistryError, name_unknown
+
+NAME = r"(?P<name>[a-z0-9]+(?:(?:\.|_|__|-+)[a-z0-9]+)*(?:/[a-z0-9]+(?:(?:\.|_|__|-+)[a-z0-9]+)*)*)"
+
+
+@dataclass(slots=True)
+class RegistryCall:
+    """One /v2/ request: who is calling, which repository, and the raw request."""
+
+    request: Request
+    context: RequestContext
+    name: str
+    params: dict[str, str]
+
+    @property
+    def backend(self) -> Backend:
+        return self.context.backend
+
+    def repository(self) -> Repository:
+        """The repository in the caller's registry; ECR never creates one on push."""
+        try:
+            return self.context.registry().repository(self.name)
+        except ServiceError as error:
+            raise name_unknown(error.message, self.name) from None
+
+
+Handler = Callable[[RegistryCall], Response]
+
+ROUTES: list[tuple[re.Pattern[str], dict[str, Handler]]] = [
+    (
+        re.compile(rf"^/v2/{NAME}/blobs/uploads/?$"),
+        {"POST": blobs.start_upload},
+    ),
+    (
+        re.compile(rf"^/v2/{NAME}/blobs/uploads/(?P<upload_id>[^/]+)$"),
+        {
+            "GET": blobs.upload_status,
+            "PATCH": blobs.upload_chunk,
+            "PUT": blobs.finish_upload,
+            "DELETE": blobs.cancel_upload,
+        },
+    ),
+    (
+        re.compile(rf"^/v2/{NAME}/blobs/(?P<digest>[^/]+)$"),
+        {"GET": blobs.get_blob, "HEAD": blobs.get_blob, "DELETE": blobs.delete_blob},
+    ),
+    (
+        re.compile(rf"^/v2/{NAME}/manifests/(?P<reference>[^/]+)$"),
+        {
+            "GET": manifests.get_manifest,
+            "HEAD": manifests.get_manifest,
+            "PUT": manifests.put_manifest,
+            "DELETE": manifests.delete_manifest,
+        },
+    ),
+    (re.compile(rf"^/v2/{NAME}/tags/list$"), {"GET": listing.list_tags}),
+    (re.compile(rf"^/v2/{NAME}/referrers/(?P<digest>[^/]+)$"), {"GET": listing.list_referrers}),
+]
+
+
+class RegistryApp:
+    """WSGI app for ``/v2/``; ``require_auth=False`` is the server's ``--no-auth``."""
+
+    def __init__(self, backend: Backend, require_auth: bool = True) -> None:
+        self.backend = backend
+        self.require_auth = require_auth
+
+    def __call__(
+        self, environ: dict[str, Any], start_response: Callable[..., Any]
+    ) -> Iterable[bytes]:
+        request = Request(environ)
+        try:
+            response = self.dispatch(request)
+        except RegistryError as error:
+            response = error.response()
+        response.headers[API_VERSION_HEADER[0]] = API_VERSION_HEADER[1]
+        return response(environ, start_response)
+
+    def dispatch(self, request: Request) -> Response:
+        account, region = authenticate(self.backend, request, self.require_auth)
+        context = RequestContext(self.backend, account, region, "ecr", request.host)
+        path = request.path
+        if path in ("/v2", "/v2/"):
+            return Response("{}", 200, content_type="application/json")
+        for pattern, handlers in ROUTES:
+            match = pattern.match(path)
+            if match is None:
+                continue
+            handler = handlers.get(request.method)
+            if handler is None:
+                raise RegistryError(
+                    "UNSUPPORTED", f"{request.method} is not supported on {path}", 405
+                )
+            params = match.groupdict()
+            call = RegistryCall(request, context, params.pop("name"), params)
+            return handler(call)
+        raise RegistryError("NAME_INVALID", f"no registry route for {path}", 404, {"path": path})

@@ -1,0 +1,59 @@
+"""ECR's registry login: HTTP Basic with user ``AWS`` and a GetAuthorizationToken password.
+
+The password itself says which account and region it was issued for, so the
+token — not the host name — decides which registry a request reaches.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+
+from werkzeug.wrappers import Request
+
+from ..identity import DEFAULT_ACCOUNT_ID, DEFAULT_REGION
+from ..state import Backend
+from ..tokens import USERNAME, InvalidToken, verify_password
+from .errors import RegistryError
+
+
+def _challenge(request: Request) -> dict[str, str]:
+    realm = f"{request.scheme}://{request.host}/"
+    return {"WWW-Authenticate": f'Basic realm="{realm}",service="ecr.amazonaws.com"'}
+
+
+def authenticate(backend: Backend, request: Request, required: bool) -> tuple[str, str]:
+    """The (account, region) a request acts as, or a 401/403 ``RegistryError``."""
+    if not required:
+        return DEFAULT_ACCOUNT_ID, DEFAULT_REGION
+    header = request.headers.get("Authorization", "")
+    scheme, _, credentials = header.partition(" ")
+    if scheme.lower() != "basic" or not credentials:
+        raise RegistryError(
+            "UNAUTHORIZED", "authentication required", 401, None, _challenge(request)
+        )
+    try:
+        username, _, password = base64.b64decode(credentials.strip()).decode().partition(":")
+    except (binascii.Error, UnicodeDecodeError):
+        username, password = "", ""
+    if username != USERNAME or not password:
+        raise RegistryError(
+            "UNAUTHORIZED",
+            "authentication required: log in with user AWS and a GetAuthorizationToken password",
+            401,
+            None,
+            _challenge(request),
+        )
+    try:
+        grant = verify_password(backend, password)
+    except InvalidToken as error:
+        if "expired" in str(error):
+            raise RegistryError(
+                "DENIED",
+                "Your authorization token has expired. Reauthenticate and try again.",
+                403,
+            ) from None
+        raise RegistryError(
+            "UNAUTHORIZED", "Your authorization token is invalid.", 401, None, _challenge(request)
+        ) from None
+    return grant.account, grant.region

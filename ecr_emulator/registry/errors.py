@@ -1,0 +1,67 @@
+"""Registry errors in the distribution spec's JSON format: ``{"errors": [{code, message, detail}]}``."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from werkzeug.wrappers import Response
+
+API_VERSION_HEADER = ("Docker-Distribution-API-Version", "registry/2.0")
+
+
+class RegistryError(Exception):
+    """An error code of the OCI distribution spec with its HTTP status."""
+
+    def __init__(
+        self,
+        code: str,
+        message: str,
+        status: int,
+        detail: Any = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.status = status
+        self.detail = detail
+        self.headers = headers or {}
+
+    def response(self) -> Response:
+        error: dict[str, Any] = {"code": self.code, "message": self.message}
+        if self.detail is not None:
+            error["detail"] = self.detail
+        response = Response(
+            json.dumps({"errors": [error]}), self.status, content_type="application/json"
+        )
+        response.headers[API_VERSION_HEADER[0]] = API_VERSION_HEADER[1]
+        for name, value in self.headers.items():
+            response.headers[name] = value
+        return response
+
+
+def blob_unknown(digest: str) -> RegistryError:
+    return RegistryError("BLOB_UNKNOWN", "blob unknown to registry", 404, {"digest": digest})
+
+
+def upload_unknown(upload_id: str) -> RegistryError:
+    return RegistryError(
+        "BLOB_UPLOAD_UNKNOWN", "blob upload unknown to registry", 404, {"uuid": upload_id}
+    )
+
+
+def digest_invalid(message: str, digest: str | None = None) -> RegistryError:
+    return RegistryError("DIGEST_INVALID", message, 400, {"digest": digest} if digest else None)
+
+
+def manifest_unknown(reference: str) -> RegistryError:
+    return RegistryError("MANIFEST_UNKNOWN", "manifest unknown", 404, {"reference": reference})
+
+
+def manifest_invalid(message: str) -> RegistryError:
+    return RegistryError("MANIFEST_INVALID", "manifest invalid", 400, message)
+
+
+def name_unknown(message: str, name: str) -> RegistryError:
+    return RegistryError("NAME_UNKNOWN", message, 404, {"name": name})

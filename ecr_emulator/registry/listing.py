@@ -1,0 +1,75 @@
+"""Listings: tags (``n``/``last`` pagination with Link headers) and the referrers API."""
+
+from __future__ import annotations
+
+import json
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlencode
+
+from werkzeug.wrappers import Response
+
+from .. import manifests as media
+from ..manifests import is_valid_digest
+from .errors import RegistryError, digest_invalid
+
+if TYPE_CHECKING:
+    from . import RegistryCall
+
+
+def list_tags(call: RegistryCall) -> Response:
+    args = call.request.args
+    limit_text, last = args.get("n"), args.get("last")
+    try:
+        limit = int(limit_text) if limit_text is not None else None
+        if limit is not None and limit < 0:
+            raise ValueError
+    except ValueError:
+        raise RegistryError(
+            "PAGINATION_NUMBER_INVALID",
+            "invalid number of results requested",
+            400,
+            {"n": limit_text},
+        ) from None
+    with call.backend.lock:
+        tags = sorted(call.repository().tag_index)
+    if last:
+        tags = [tag for tag in tags if tag > last]
+    response_headers = {}
+    if limit is not None and len(tags) > limit:
+        tags = tags[:limit]
+        if tags:
+            query = urlencode({"n": limit, "last": tags[-1]})
+            response_headers["Link"] = f'</v2/{call.name}/tags/list?{query}>; rel="next"'
+    body = json.dumps({"name": call.name, "tags": tags})
+    return Response(body, 200, response_headers, content_type="application/json")
+
+
+def list_referrers(call: RegistryCall) -> Response:
+    subject = call.params["digest"]
+    if not is_valid_digest(subject):
+        raise digest_invalid("invalid digest", subject)
+    artifact_type = call.request.args.get("artifactType")
+    with call.backend.lock:
+        repository = call.repository()
+        images = [repository.images[d] for d in sorted(repository.referrers.get(subject, ()))]
+    descriptors = []
+    for image in images:
+        if artifact_type and image.artifact_media_type != artifact_type:
+            continue
+        manifest = image.manifest.encode("utf-8")
+        descriptor: dict[str, Any] = {
+            "mediaType": image.media_type,
+            "digest": image.digest,
+            "size": len(manifest),
+        }
+        if image.artifact_media_type:
+            descriptor["artifactType"] = image.artifact_media_type
+        annotations = json.loads(manifest).get("annotations")
+        if annotations:
+            descriptor["annotations"] = annotations
+        descriptors.append(descriptor)
+    index = {"schemaVersion": 2, "mediaType": media.OCI_INDEX, "manifests": descriptors}
+    response = Response(json.dumps(index), 200, content_type=media.OCI_INDEX)
+    if artifact_type:
+        response.headers["OCI-Filters-Applied"] = "artifactType"
+    return response

@@ -1,0 +1,274 @@
+"""The awsJson1.1 wire layer, driven with raw HTTP (``requests``) and with boto3.
+
+Whatever arrives, the answer is AWS-shaped JSON (``__type`` + ``message``) with a
+4xx status, or 501 for a model operation not built yet; never a 500.
+"""
+
+from __future__ import annotations
+
+import json
+
+import boto3
+import botocore.session
+import pytest
+import requests
+from botocore.config import Config
+from botocore.exceptions import ClientError
+
+ECR = "AmazonEC2ContainerRegistry_V20150921"
+ECR_PUBLIC = "SpencerFrontendService"
+JSON_11 = "application/x-amz-json-1.1"
+ECR_MODEL = botocore.session.get_session().get_service_model("ecr")
+
+
+@pytest.fixture
+def post(ecr_server):
+    """POST a raw body to the live server; ``target`` None leaves the header out."""
+    session = requests.Session()
+
+    def send(target: str | None, body: bytes | str | None = b"{}", **headers: str):
+        sent = {"Content-Type": JSON_11, **headers}
+        if target is not None:
+            sent["X-Amz-Target"] = target
+        return session.post(ecr_server.url + "/", data=body, headers=sent, timeout=10)
+
+    yield send
+    session.close()
+
+
+def aws_error(response, status: int, code: str) -> str:
+    """Assert an AWS JSON error and return its message."""
+    assert response.status_code == status, response.text
+    assert response.headers["Content-Type"] == JSON_11
+    assert response.headers["x-amzn-RequestId"]
+    body = response.json()
+    assert body["__type"] == code, body
+    assert isinstance(body["message"], str)
+    assert body["message"]
+    return body["message"]
+
+
+def test_success_is_json_11_with_a_request_id(post):
+    answer = post(f"{ECR}.CreateRepository", json.dumps({"repositoryName": "wire"}))
+    assert answer.status_code == 200
+    assert answer.headers["Content-Type"] == JSON_11
+    assert answer.headers["x-amzn-RequestId"]
+    repository = answer.json()["repository"]
+    assert repository["repositoryName"] == "wire"
+    assert isinstance(repository["createdAt"], int | float)  # epoch seconds on the wire
+    listed = post(f"{ECR}.DescribeRepositories", "{}").json()
+    assert [r["repositoryName"] for r in listed["repositories"]] == ["wire"]
+
+
+def test_empty_body_means_no_parameters(post):
+    answer = post(f"{ECR}.DescribeRepositories", b"")
+    assert answer.status_code == 200
+    assert answer.json() == {"repositories": []}
+
+
+@pytest.mark.parametrize(
+    "body", [b"{bad", b'{"repositoryName": "x",}', b"\xff\xfe\x00", b"{}{}"], ids=repr
+)
+def test_malformed_json_is_serialization_exception(post, body):
+    aws_error(post(f"{ECR}.DescribeRepositories", body), 400, "SerializationException")
+
+
+@pytest.mark.parametrize("body", [b"[]", b'[{"repositoryName": "wire"}]', b"null", b"5", b'"x"'])
+def test_body_that_is_not_an_object_is_serialization_exception(post, body):
+    aws_error(post(f"{ECR}.CreateRepository", body), 400, "SerializationException")
+
+
+def test_missing_target_is_unknown_operation(post):
+    message = aws_error(post(None, "{}"), 400, "UnknownOperationException")
+    assert "X-Amz-Target" in message
+
+
+@pytest.mark.parametrize(
+    "target",
+    [
+        f"{ECR}.NoSuchOperation",
+        f"{ECR}.describeRepositories",  # names are case-sensitive
+        "SomeOtherService_20200101.DescribeRepositories",
+        "DescribeRepositories",
+        f"{ECR}.",
+    ],
+)
+def test_unknown_operation(post, target):
+    aws_error(post(target, "{}"), 400, "UnknownOperationException")
+
+
+def test_model_operation_not_built_yet_is_501_raw(post):
+    message = aws_error(
+        post(f"{ECR}.DescribePullThroughCacheRules", "{}"), 501, "NotImplementedException"
+    )
+    assert "DescribePullThroughCacheRules" in message
+
+
+def test_ecr_public_operation_not_built_yet_is_501_raw(post):
+    aws_error(post(f"{ECR_PUBLIC}.DescribeRepositories", "{}"), 501, "NotImplementedException")
+
+
+def test_model_operation_not_built_yet_is_client_error_via_boto3(ecr):
+    with pytest.raises(ClientError) as raised:
+        ecr.describe_pull_through_cache_rules()
+    response = raised.value.response
+    assert response["Error"]["Code"] == "NotImplementedException"
+    assert response["ResponseMetadata"]["HTTPStatusCode"] == 501
+    assert response["ResponseMetadata"]["RetryAttempts"] == 0
+
+
+@pytest.mark.parametrize(
+    ("body", "where", "type_name"),
+    [
+        ({"repositoryName": 5}, "repositoryName", "string"),
+        ({"repositoryName": True}, "repositoryName", "string"),
+        ({"repositoryName": ["wire"]}, "repositoryName", "string"),
+        ({"repositoryName": "wire", "tags": {"Key": "a"}}, "tags", "list"),
+        ({"repositoryName": "wire", "tags": [5]}, "tags.1.member", "structure"),
+        ({"repositoryName": "wire", "tags": [{"Key": 1, "Value": "v"}]}, "tags.1.member.Key", "string"),
+        (
+            {"repositoryName": "wire", "imageScanningConfiguration": {"scanOnPush": "yes"}},
+            "imageScanningConfiguration.scanOnPush",
+            "boolean",
+        ),
+    ],
+)
+def test_wrong_member_type_is_serialization_exception(post, body, where, type_name):
+    message = aws_error(post(f"{ECR}.CreateRepository", json.dumps(body)), 400, "SerializationException")
+    assert f"'{where}'" in message
+    assert type_name in message
+    assert post(f"{ECR}.DescribeRepositories", "{}").json()["repositories"] == []
+
+
+@pytest.mark.parametrize("value", [True, 1.5, "10"])
+def test_integer_member_given_another_type_is_serialization_exception(post, value):
+    body = json.dumps({"maxResults": value})
+    message = aws_error(post(f"{ECR}.DescribeRepositories", body), 400, "SerializationException")
+    assert "'maxResults'" in message
+    if value is True:
+        assert "Value true " in message  # JSON spelling, not Python's
+
+
+def test_missing_required_member_is_validation_exception(post):
+    message = aws_error(post(f"{ECR}.CreateRepository", "{}"), 400, "ValidationException")
+    assert message == (
+        "1 validation error detected: Value null at 'repositoryName' failed to satisfy "
+        "constraint: Member must not be null"
+    )
+
+
+def test_explicit_null_counts_as_missing(post):
+    body = json.dumps({"repositoryName": None})
+    message = aws_error(post(f"{ECR}.CreateRepository", body), 400, "ValidationException")
+    assert "Member must not be null" in message
+
+
+def test_every_broken_constraint_is_listed(post):
+    body = json.dumps({"repositoryName": "wire", "imageManifest": None, "imageTag": ""})
+    message = aws_error(post(f"{ECR}.PutImage", body), 400, "ValidationException")
+    assert message.startswith("2 validation errors detected: ")
+    assert "Value null at 'imageManifest' failed to satisfy constraint: Member must not be null" in message
+    assert "at 'imageTag' failed to satisfy constraint: Member must have length greater than or equal to 1" in message
+
+
+def test_nested_required_member_is_validation_exception(post):
+    body = json.dumps({"repositoryName": "wire", "tags": [{"Key": "team"}]})
+    message = aws_error(post(f"{ECR}.CreateRepository", body), 400, "ValidationException")
+    assert "'tags.1.member.Value'" in message
+    assert "Member must not be null" in message
+
+
+@pytest.mark.parametrize(
+    ("value", "constraint"),
+    [
+        (1001, "Member must have value less than or equal to 1000"),
+        (0, "Member must have value greater than or equal to 1"),
+    ],
+)
+def test_max_results_outside_the_model_range_is_validation_exception(post, value, constraint):
+    body = json.dumps({"maxResults": value})
+    message = aws_error(post(f"{ECR}.DescribeRepositories", body), 400, "ValidationException")
+    assert message == (
+        f"1 validation error detected: Value '{value}' at 'maxResults' failed to satisfy "
+        f"constraint: {constraint}"
+    )
+
+
+def test_max_results_at_the_model_limit_is_accepted(post):
+    assert post(f"{ECR}.DescribeRepositories", json.dumps({"maxResults": 1000})).status_code == 200
+
+
+def test_enum_outside_the_model_is_validation_exception(post):
+    body = json.dumps({"repositoryName": "wire", "imageTagMutability": "SOMETIMES"})
+    message = aws_error(post(f"{ECR}.CreateRepository", body), 400, "ValidationException")
+    assert "Member must satisfy enum value set: [MUTABLE, IMMUTABLE" in message
+
+
+def test_validation_via_boto3_without_client_side_checks(ecr_target):
+    unchecked = boto3.client(
+        "ecr",
+        region_name="us-east-1",
+        endpoint_url=ecr_target,
+        config=Config(parameter_validation=False),
+    )
+    with pytest.raises(ClientError) as raised:
+        unchecked.describe_repositories(maxResults=5000)
+    assert raised.value.response["Error"]["Code"] == "ValidationException"
+    assert "less than or equal to 1000" in raised.value.response["Error"]["Message"]
+    with pytest.raises(ClientError) as raised:
+        unchecked.create_repository()
+    assert raised.value.response["Error"]["Code"] == "ValidationException"
+    assert "Member must not be null" in raised.value.response["Error"]["Message"]
+
+
+def test_members_outside_the_model_are_ignored(post):
+    body = json.dumps({"repositoryName": "wire", "notAMember": {"deep": [1, 2]}})
+    assert post(f"{ECR}.CreateRepository", body).status_code == 200
+
+
+def test_authorization_header_without_credential_is_aws_shaped(post):
+    answer = post(f"{ECR}.DescribeRepositories", "{}", Authorization="Bearer nonsense")
+    assert answer.status_code < 500
+    assert answer.json()["__type"] == "IncompleteSignatureException"
+
+
+def test_unsigned_request_acts_as_the_default_account(post):
+    answer = post(f"{ECR}.CreateRepository", json.dumps({"repositoryName": "unsigned"}))
+    repository = answer.json()["repository"]
+    assert repository["registryId"] == "123456789012"
+    assert repository["repositoryArn"] == "arn:aws:ecr:us-east-1:123456789012:repository/unsigned"
+
+
+def _placeholder(shape, depth: int = 0):
+    """A value of the right JSON type for ``shape`` (not necessarily a valid one)."""
+    kind = shape.type_name
+    if kind == "structure":
+        if depth > 3:
+            return {}
+        return {name: _placeholder(member, depth + 1) for name, member in shape.members.items()}
+    if kind == "list":
+        return [_placeholder(shape.member, depth + 1)] if depth <= 3 else []
+    if kind == "map":
+        return {"key": _placeholder(shape.value, depth + 1)}
+    if kind == "string":
+        return shape.enum[0] if shape.enum else "x"
+    return {"boolean": True, "blob": "eA==", "timestamp": 0, "double": 1.0, "float": 1.0}.get(
+        kind, 1
+    )
+
+
+@pytest.mark.parametrize("operation", ECR_MODEL.operation_names)
+def test_no_500_for_any_model_operation(post, operation):
+    """Empty, type-correct and type-wrong bodies: every answer is a JSON 2xx/4xx/501."""
+    post(f"{ECR}.CreateRepository", json.dumps({"repositoryName": "x"}))
+    input_shape = ECR_MODEL.operation_model(operation).input_shape
+    bodies = [{}, _placeholder(input_shape) if input_shape else {}]
+    if input_shape:
+        bodies.append(dict.fromkeys(input_shape.members, {"wrong": ["type"]}))
+    for body in bodies:
+        answer = post(f"{ECR}.{operation}", json.dumps(body))
+        assert answer.status_code in (200, 400, 501), (body, answer.text)
+        assert answer.headers["Content-Type"] == JSON_11
+        payload = answer.json()
+        if answer.status_code != 200:
+            assert payload["__type"] and payload["message"], payload
