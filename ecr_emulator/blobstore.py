@@ -99,7 +99,8 @@ class _Upload:
 
     size: int = 0
     hasher: Any = field(default_factory=hashlib.sha256)
-    touched: float = field(default_factory=time.monotonic)
+    # Looked up on each call, like ``stale``: a frozen clock (freezegun) must patch both or neither.
+    touched: float = field(default_factory=lambda: time.monotonic())
     chunks: list[bytes] = field(default_factory=list)  # memory store only
     lock: threading.Lock = field(default_factory=threading.Lock)
 

@@ -43,14 +43,14 @@ def _parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(name)s %(message)s")
-    registry_host = args.registry_host
-    if registry_host == "self":
-        shown_host = "127.0.0.1" if args.host in ("0.0.0.0", "::") else args.host
-        registry_host = f"{shown_host}:{args.port}"
     blobs = FilesystemBlobStore(args.data_dir) if args.data_dir else None
+    registry_host = None if args.registry_host == "self" else args.registry_host
     backend = Backend(registry_host=registry_host, strict_manifests=args.strict, blobs=blobs)
     app = EmulatorApp(backend, require_auth=not args.no_auth)
     server = build_server(args.host, args.port, app)
+    if args.registry_host == "self":  # the bound port: --port 0 picks a free one
+        shown_host = "127.0.0.1" if args.host in ("0.0.0.0", "::") else args.host
+        backend.registry_host = f"{shown_host}:{server.server_port}"
     print(f"ecr-emulator listening on http://{args.host}:{server.server_port}", flush=True)
     try:
         server.serve_forever()

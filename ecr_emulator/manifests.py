@@ -93,10 +93,21 @@ def parse_manifest(text: str | bytes, declared_media_type: str | None = None) ->
         artifact_media_type=_string(document.get("artifactType"))
         or _string(config.get("mediaType")),
         layers_size=sum(int(layer.get("size") or 0) for layer in layers),
-        blob_digests=(config["digest"], *(layer["digest"] for layer in layers)),
+        blob_digests=(
+            config["digest"],
+            *(layer["digest"] for layer in layers if not is_foreign_layer(layer)),
+        ),
         child_digests=(),
         subject_digest=subject_digest,
         digest_payload=raw,
+    )
+
+
+def is_foreign_layer(descriptor: dict[str, Any]) -> bool:
+    """Non-distributable layers live elsewhere (``urls``); registries never hold their bytes."""
+    media_type = str(descriptor.get("mediaType", ""))
+    return (
+        "nondistributable" in media_type or "foreign" in media_type or bool(descriptor.get("urls"))
     )
 
 

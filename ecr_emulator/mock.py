@@ -6,6 +6,10 @@ also added to sessions that already exist (boto3's default session).  The
 handler does nothing unless a mock is active; inside one, it hands the signed
 request to the same ``ApiDispatcher`` the HTTP server uses and returns its
 answer as the HTTP response, so botocore still parses the wire format.
+
+``requests`` calls to the registry (``/v2/``, layer download URLs, a mock's
+``registry_host``) are answered by the mock's ``EmulatorApp`` through
+``inprocess_registry``, patched in while any mock is active.
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ import botocore.handlers
 from botocore.awsrequest import AWSPreparedRequest, AWSResponse
 
 from .clock import Clock
+from .inprocess_registry import RequestsInterceptor, WsgiApp, host_pattern, is_aws_registry_url
 from .protocol.dispatcher import ApiDispatcher
 from .state import Backend
 
@@ -83,6 +88,17 @@ def _install() -> None:
 _install()
 
 
+def _app_for(url: str) -> WsgiApp | None:
+    """The app of the innermost active mock that answers ``url`` (a registry URL)."""
+    for mock in reversed(_active.copy()):  # other threads may start and stop mocks
+        if mock.answers(url):
+            return mock.app
+    return None
+
+
+_requests_interceptor = RequestsInterceptor(_app_for)
+
+
 class mock_ecr:
     """Run code against a fresh in-process ECR.
 
@@ -91,7 +107,8 @@ class mock_ecr:
     also covers ``setUp`` and ``tearDown``), or as ``with mock_ecr() as ecr:``.
     ``ecr.backend`` is the state, for tests that look inside or move a
     ``ManualClock``.  Options: ``clock``, ``strict`` (PutImage requires the
-    manifest's blobs and child images), ``registry_host`` (URIs point there).
+    manifest's blobs and child images), ``registry_host`` (URIs point there, and
+    ``requests`` calls to that host are answered in-process too).
     """
 
     def __new__(cls, func: Callable[..., Any] | type | None = None, **options: Any) -> Any:
@@ -115,6 +132,24 @@ class mock_ecr:
         self._saved_env: dict[str, str | None] = {}
         self.backend = Backend(clock=clock, strict_manifests=strict, registry_host=registry_host)
         self.dispatcher = ApiDispatcher(self.backend)
+        self._registry_url = host_pattern(registry_host) if registry_host else None
+        self._app: WsgiApp | None = None
+
+    @property
+    def app(self) -> WsgiApp:
+        """The server's WSGI app on this mock's state, answering ``requests`` in-process."""
+        with _active_lock:
+            if self._app is None:
+                from .server import EmulatorApp  # imported late: server imports the package
+
+                self._app = EmulatorApp(self.backend)
+            return self._app
+
+    def answers(self, url: str) -> bool:
+        """Whether ``requests`` calls to ``url`` are this mock's to answer."""
+        if self._registry_url is not None and self._registry_url.match(url):
+            return True
+        return is_aws_registry_url(url)
 
     def __call__(self, func: Callable[..., T] | type) -> Any:
         """``@mock_ecr(...)``: decorate with this instance's options."""
@@ -127,12 +162,15 @@ class mock_ecr:
             os.environ.setdefault(key, value)
         with _active_lock:
             _active.append(self)
+            _requests_interceptor.start()
         return self
 
     def stop(self) -> None:
         with _active_lock:
             if self in _active:
                 _active.remove(self)
+            if not _active:
+                _requests_interceptor.stop()
         for key, value in self._saved_env.items():
             if value is None:
                 os.environ.pop(key, None)
@@ -150,7 +188,8 @@ def _decorate(target: Callable[..., Any] | type, options: dict[str, Any]) -> Any
         _decorate_test_case(target, options)
         return target
     if inspect.isclass(target):
-        for name, member in list(vars(target).items()):
+        for name in dir(target):  # inherited test methods too, wrapped on this class only
+            member = inspect.getattr_static(target, name)
             if name.startswith("test") and inspect.isfunction(member):
                 setattr(target, name, _decorate(member, options))
         return target

@@ -169,7 +169,8 @@ class Backend:
     ``registry_host`` (``"127.0.0.1:5000"``) makes repository URIs and proxy
     endpoints point at a running emulator instead of the AWS-shaped host.
     ``strict_manifests`` makes PutImage refuse manifests whose blobs or child
-    manifests are not in the registry, as the registry plane always does.
+    manifests are not in the repository, as the registry plane does unless
+    ``allow_sparse_manifests`` (OCI's optional sparse manifests) is set.
     """
 
     def __init__(
@@ -179,11 +180,13 @@ class Backend:
         registry_scheme: str = "http",
         strict_manifests: bool = False,
         blobs: BlobStore | None = None,
+        allow_sparse_manifests: bool = False,
     ) -> None:
         self.clock: Clock = clock or SystemClock()
         self.registry_host = registry_host
         self.registry_scheme = registry_scheme
         self.strict_manifests = strict_manifests
+        self.allow_sparse_manifests = allow_sparse_manifests
         self.lock = threading.RLock()
         self.token_secret = secrets.token_bytes(32)
         self.registries: dict[tuple[str, str], Registry] = {}

@@ -55,7 +55,9 @@ def sign_claims(backend: Backend, claims: dict[str, Any]) -> str:
 def verify_claims(backend: Backend, token: str) -> dict[str, Any]:
     """The claims of a token from ``sign_claims``, checked for tampering and expiry."""
     payload, _, signature = token.partition(".")
-    if not signature or not hmac.compare_digest(signature, _sign(backend, payload)):
+    expected = _sign(backend, payload).encode()
+    # Bytes, not str: compare_digest refuses non-ASCII text, and a password is client input.
+    if not signature or not hmac.compare_digest(signature.encode(), expected):
         raise InvalidToken("the token is not valid")
     try:
         claims = json.loads(_unb64(payload))

@@ -38,7 +38,11 @@ def docker_manifest(seed: str = "a", layer_sizes: tuple[int, ...] = (100, 200)) 
         {
             "schemaVersion": 2,
             "mediaType": DOCKER_MANIFEST,
-            "config": {"mediaType": DOCKER_CONFIG, "size": 7, "digest": fake_digest(seed + "config")},
+            "config": {
+                "mediaType": DOCKER_CONFIG,
+                "size": 7,
+                "digest": fake_digest(seed + "config"),
+            },
             "layers": [
                 {"mediaType": DOCKER_LAYER, "size": size, "digest": fake_digest(f"{seed}layer{i}")}
                 for i, size in enumerate(layer_sizes)

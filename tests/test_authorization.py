@@ -64,12 +64,6 @@ def test_one_entry_per_registry_id(ecr, ecr_target):
         ]
 
 
-def test_each_call_issues_a_token(ecr):
-    first = ecr.get_authorization_token()["authorizationData"][0]
-    second = ecr.get_authorization_token()["authorizationData"][0]
-    assert password_of(first) and password_of(second)
-
-
 def test_describe_registry_has_own_id_and_no_replication_rules(ecr, make_client):
     answer = ecr.describe_registry()
     assert answer["registryId"] == "123456789012"

@@ -125,7 +125,11 @@ def test_model_operation_not_built_yet_is_client_error_via_boto3(ecr):
         ({"repositoryName": ["wire"]}, "repositoryName", "string"),
         ({"repositoryName": "wire", "tags": {"Key": "a"}}, "tags", "list"),
         ({"repositoryName": "wire", "tags": [5]}, "tags.1.member", "structure"),
-        ({"repositoryName": "wire", "tags": [{"Key": 1, "Value": "v"}]}, "tags.1.member.Key", "string"),
+        (
+            {"repositoryName": "wire", "tags": [{"Key": 1, "Value": "v"}]},
+            "tags.1.member.Key",
+            "string",
+        ),
         (
             {"repositoryName": "wire", "imageScanningConfiguration": {"scanOnPush": "yes"}},
             "imageScanningConfiguration.scanOnPush",
@@ -134,7 +138,9 @@ def test_model_operation_not_built_yet_is_client_error_via_boto3(ecr):
     ],
 )
 def test_wrong_member_type_is_serialization_exception(post, body, where, type_name):
-    message = aws_error(post(f"{ECR}.CreateRepository", json.dumps(body)), 400, "SerializationException")
+    message = aws_error(
+        post(f"{ECR}.CreateRepository", json.dumps(body)), 400, "SerializationException"
+    )
     assert f"'{where}'" in message
     assert type_name in message
     assert post(f"{ECR}.DescribeRepositories", "{}").json()["repositories"] == []
@@ -167,8 +173,14 @@ def test_every_broken_constraint_is_listed(post):
     body = json.dumps({"repositoryName": "wire", "imageManifest": None, "imageTag": ""})
     message = aws_error(post(f"{ECR}.PutImage", body), 400, "ValidationException")
     assert message.startswith("2 validation errors detected: ")
-    assert "Value null at 'imageManifest' failed to satisfy constraint: Member must not be null" in message
-    assert "at 'imageTag' failed to satisfy constraint: Member must have length greater than or equal to 1" in message
+    assert (
+        "Value null at 'imageManifest' failed to satisfy constraint: Member must not be null"
+        in message
+    )
+    assert (
+        "at 'imageTag' failed to satisfy constraint: Member must have length greater than or equal to 1"
+        in message
+    )
 
 
 def test_nested_required_member_is_validation_exception(post):
@@ -264,7 +276,7 @@ def test_no_500_for_any_model_operation(post, operation):
     input_shape = ECR_MODEL.operation_model(operation).input_shape
     bodies = [{}, _placeholder(input_shape) if input_shape else {}]
     if input_shape:
-        bodies.append(dict.fromkeys(input_shape.members, {"wrong": ["type"]}))
+        bodies.append({member: {"wrong": ["type"]} for member in input_shape.members})
     for body in bodies:
         answer = post(f"{ECR}.{operation}", json.dumps(body))
         assert answer.status_code in (200, 400, 501), (body, answer.text)

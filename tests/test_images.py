@@ -350,7 +350,10 @@ def test_put_image_invalid_json(ecr, repo, manifest):
         (json.dumps({"schemaVersion": 2, "mediaType": "text/plain"}), "text/plain"),
         (json.dumps({"schemaVersion": 2}), "media type"),
         (json.dumps({"schemaVersion": 2, "mediaType": DOCKER_MANIFEST, "layers": []}), "config"),
-        (json.dumps({"schemaVersion": 3, "mediaType": DOCKER_MANIFEST, "config": {}}), "schemaVersion"),
+        (
+            json.dumps({"schemaVersion": 3, "mediaType": DOCKER_MANIFEST, "config": {}}),
+            "schemaVersion",
+        ),
     ],
     ids=["unsupported-type", "unknown-shape", "no-config", "bad-schema-version"],
 )
@@ -369,10 +372,20 @@ def test_put_image_into_missing_repository(ecr):
     )
 
 
-@pytest.mark.parametrize("tag", ["bad tag", "-leading", "a/b", "t" * 301])
-def test_put_image_rejects_bad_tags(ecr, repo, tag):
+@pytest.mark.parametrize(
+    ("tag", "expected"),
+    [
+        ("bad tag", "InvalidParameterException"),
+        ("-leading", "InvalidParameterException"),
+        ("a/b", "InvalidParameterException"),
+        ("sha256:abc", "InvalidParameterException"),
+        ("t" * 301, "ValidationException"),
+    ],
+    ids=["space", "leading-dash", "slash", "colon", "too-long"],
+)
+def test_put_image_rejects_bad_tags(ecr, repo, tag, expected):
     code, message = put_error(ecr, docker_manifest("a"), imageTag=tag)
-    assert code in ("InvalidParameterException", "ValidationException")
+    assert code == expected
     assert "imageTag" in message
     assert ecr.list_images(repositoryName=REPO)["imageIds"] == []
 
@@ -413,9 +426,7 @@ def test_put_image_with_a_sha512_digest(ecr, repo):
     image = put(ecr, manifest, "v1", imageDigest=digest)
     assert image["imageId"] == {"imageDigest": digest, "imageTag": "v1"}
     assert detail(ecr, digest)["imageTags"] == ["v1"]
-    (got,) = ecr.batch_get_image(repositoryName=REPO, imageIds=[{"imageDigest": digest}])[
-        "images"
-    ]
+    (got,) = ecr.batch_get_image(repositoryName=REPO, imageIds=[{"imageDigest": digest}])["images"]
     assert got["imageManifest"] == manifest
 
     wrong = "sha512:" + hashlib.sha512(b"other").hexdigest()
@@ -547,15 +558,35 @@ def test_changing_mutability_applies_to_existing_tags(ecr, repo):
 # --- PutImage: strict mode (in-process only) ----------------------------------------------------------
 
 
-def _upload(mock: mock_ecr, data: bytes) -> dict:
-    """Stand-in for a layer upload (the layer API is another feature): a stored, verified blob."""
+def upload(ecr, data: bytes, repository: str = REPO, media_type: str = DOCKER_LAYER) -> dict:
+    """Upload ``data`` through the layer API; its descriptor."""
     digest = "sha256:" + hashlib.sha256(data).hexdigest()
-    mock.backend.blobs.put(digest, data)
-    return {"mediaType": DOCKER_LAYER, "size": len(data), "digest": digest}
+    upload_id = ecr.initiate_layer_upload(repositoryName=repository)["uploadId"]
+    ecr.upload_layer_part(
+        repositoryName=repository,
+        uploadId=upload_id,
+        partFirstByte=0,
+        partLastByte=len(data) - 1,
+        layerPartBlob=data,
+    )
+    ecr.complete_layer_upload(repositoryName=repository, uploadId=upload_id, layerDigests=[digest])
+    return {"mediaType": media_type, "size": len(data), "digest": digest}
+
+
+def strict_manifest(ecr, seed: str, repository: str = REPO) -> str:
+    """A Docker schema 2 manifest whose blobs were all uploaded to ``repository``."""
+    return json.dumps(
+        {
+            "schemaVersion": 2,
+            "mediaType": DOCKER_MANIFEST,
+            "config": upload(ecr, b"{}", repository, DOCKER_CONFIG),
+            "layers": [upload(ecr, f"{seed}-layer".encode(), repository)],
+        }
+    )
 
 
 def test_strict_mode_requires_layers():
-    with mock_ecr(strict=True) as mock:
+    with mock_ecr(strict=True):
         ecr = boto3.client("ecr", region_name="us-east-1")
         ecr.create_repository(repositoryName=REPO)
         manifest = docker_manifest("a")
@@ -566,8 +597,8 @@ def test_strict_mode_requires_layers():
         assert REPO in message
         assert ecr.list_images(repositoryName=REPO)["imageIds"] == []
 
-        config = _upload(mock, b"{}") | {"mediaType": DOCKER_CONFIG}
-        layers = [_upload(mock, b"layer-one"), _upload(mock, b"layer-two!")]
+        config = upload(ecr, b"{}", media_type=DOCKER_CONFIG)
+        layers = [upload(ecr, b"layer-one"), upload(ecr, b"layer-two!")]
         complete = json.dumps(
             {"schemaVersion": 2, "mediaType": DOCKER_MANIFEST, "config": config, "layers": layers}
         )
@@ -580,32 +611,33 @@ def test_strict_mode_requires_layers():
         no_config["config"] = {"mediaType": DOCKER_CONFIG, "size": 2, "digest": fake_digest("x")}
         assert put_error(ecr, json.dumps(no_config))[0] == "LayersNotFoundException"
 
+        # a blob uploaded to another repository is not this repository's layer
+        ecr.create_repository(repositoryName="elsewhere")
+        foreign = json.loads(complete)
+        foreign["layers"] = [upload(ecr, b"only-elsewhere", "elsewhere")]
+        code, message = put_error(ecr, json.dumps(foreign))
+        assert code == "LayersNotFoundException"
+        assert foreign["layers"][0]["digest"] in message
+
 
 def test_strict_mode_requires_index_children_in_the_repository():
-    with mock_ecr(strict=True) as mock:
+    with mock_ecr(strict=True):
         ecr = boto3.client("ecr", region_name="us-east-1")
         ecr.create_repository(repositoryName=REPO)
         ecr.create_repository(repositoryName="elsewhere")
-        config = _upload(mock, b"{}") | {"mediaType": DOCKER_CONFIG}
-        children = [
-            json.dumps(
-                {
-                    "schemaVersion": 2,
-                    "mediaType": DOCKER_MANIFEST,
-                    "config": config,
-                    "layers": [_upload(mock, arch.encode())],
-                }
-            )
-            for arch in ("amd64", "arm64")
-        ]
-        index = image_index(children, MANIFEST_LIST)
+        children = [strict_manifest(ecr, "amd64"), strict_manifest(ecr, "arm64", "elsewhere")]
         put(ecr, children[0])
         put(ecr, children[1], repository="elsewhere")  # in the registry, not in this repository
+        index = image_index(children, MANIFEST_LIST)
         code, message = put_error(ecr, index, imageTag="multi")
         assert code == "ReferencedImagesNotFoundException"
         assert manifest_digest(children[1]) in message
         assert manifest_digest(children[0]) not in message
+        assert (
+            ecr.list_images(repositoryName=REPO, filter={"tagStatus": "TAGGED"})["imageIds"] == []
+        )
 
+        upload(ecr, b"arm64-layer")
         put(ecr, children[1])
         assert put(ecr, index, "multi")["imageManifestMediaType"] == MANIFEST_LIST
 
@@ -626,7 +658,11 @@ def test_batch_get_image_by_tag_digest_and_both(ecr, repo):
     manifest = docker_manifest("a")
     digest = manifest_digest(manifest)
     put(ecr, manifest, "v1")
-    for image_id in ({"imageTag": "v1"}, {"imageDigest": digest}, {"imageDigest": digest, "imageTag": "v1"}):
+    for image_id in (
+        {"imageTag": "v1"},
+        {"imageDigest": digest},
+        {"imageDigest": digest, "imageTag": "v1"},
+    ):
         response = ecr.batch_get_image(repositoryName=REPO, imageIds=[image_id])
         assert response["failures"] == []
         (image,) = response["images"]
@@ -764,9 +800,7 @@ def test_batch_delete_image_by_tag_keeps_the_other_tags(ecr, repo):
         "ResponseMetadata": response["ResponseMetadata"],
     }
     assert tags_by_digest(ecr) == {digest: {"v2", "latest"}}
-    (failure,) = ecr.batch_get_image(repositoryName=REPO, imageIds=[{"imageTag": "v1"}])[
-        "failures"
-    ]
+    (failure,) = ecr.batch_get_image(repositoryName=REPO, imageIds=[{"imageTag": "v1"}])["failures"]
     assert failure["failureCode"] == "ImageNotFound"
 
     ecr.batch_delete_image(repositoryName=REPO, imageIds=[{"imageTag": "v2"}])
@@ -1081,7 +1115,5 @@ def test_images_are_isolated_per_account(ecr, make_client):
     put(ecr, manifest, "v1")
     assert other.list_images(repositoryName=REPO)["imageIds"] == []
     put(other, manifest, "v1")  # same digest and tag, another registry: no conflict
-    (theirs,) = ecr.describe_images(repositoryName=REPO, registryId="111122223333")[
-        "imageDetails"
-    ]
+    (theirs,) = ecr.describe_images(repositoryName=REPO, registryId="111122223333")["imageDetails"]
     assert theirs["registryId"] == "111122223333"

@@ -26,7 +26,12 @@ LOCK_OUT = json.dumps(
     {
         "Version": "2012-10-17",
         "Statement": [
-            {"Sid": "NoOne", "Effect": "Deny", "Principal": "*", "Action": "ecr:SetRepositoryPolicy"}
+            {
+                "Sid": "NoOne",
+                "Effect": "Deny",
+                "Principal": "*",
+                "Action": "ecr:SetRepositoryPolicy",
+            }
         ],
     }
 )
@@ -171,6 +176,14 @@ def test_valid_grammar_variants_are_accepted(ecr, repo):
             statement(Effect="Deny", Action=["ecr:GetAuthorizationToken", "ecr:set*"]),
             id="case-insensitive",
         ),
+        pytest.param(
+            statement(Effect="Deny", Action="ecr:SetRepositoryPolicy", Principal={"AWS": ["*"]}),
+            id="principal-list",
+        ),
+        pytest.param(
+            statement(Effect="Deny", Action=None, NotAction="ecr:BatchGetImage"),
+            id="not-action",
+        ),
     ],
 )
 def test_lock_out_policy_needs_force(ecr, repo, deny):
@@ -184,8 +197,18 @@ def test_lock_out_policy_needs_force(ecr, repo, deny):
     assert ecr.get_repository_policy(repositoryName=repo)["policyText"] == text
 
 
+def test_lock_out_in_a_lone_statement_object_needs_force(ecr, repo):
+    text = json.dumps({"Version": "2012-10-17", "Statement": json.loads(LOCK_OUT)["Statement"][0]})
+    error = error_of(ecr.set_repository_policy, repositoryName=repo, policyText=text)
+    assert error["Code"] == "InvalidParameterException"
+    ecr.set_repository_policy(repositoryName=repo, policyText=text, force=True)
+    assert ecr.get_repository_policy(repositoryName=repo)["policyText"] == text
+
+
 def test_force_false_behaves_like_no_force(ecr, repo):
-    error = error_of(ecr.set_repository_policy, repositoryName=repo, policyText=LOCK_OUT, force=False)
+    error = error_of(
+        ecr.set_repository_policy, repositoryName=repo, policyText=LOCK_OUT, force=False
+    )
     assert error["Code"] == "InvalidParameterException"
 
 
@@ -210,6 +233,18 @@ def test_force_false_behaves_like_no_force(ecr, repo):
             id="conditional",
         ),
         pytest.param(statement(Action="ecr:SetRepositoryPolicy"), id="allow"),
+        pytest.param(
+            statement(Effect="Deny", Action=None, NotAction=["ecr:Get*", "ecr:Set*"]),
+            id="not-action-spares-it",
+        ),
+        pytest.param(
+            statement(
+                Effect="Deny",
+                Action="ecr:SetRepositoryPolicy",
+                Principal={"Service": "ec2.amazonaws.com"},
+            ),
+            id="service-principal",
+        ),
     ],
 )
 def test_policies_that_do_not_lock_out_need_no_force(ecr, repo, deny):
@@ -219,7 +254,9 @@ def test_policies_that_do_not_lock_out_need_no_force(ecr, repo, deny):
 
 
 def test_explicit_registry_id_of_own_account_works(ecr, repo):
-    ecr.set_repository_policy(registryId="123456789012", repositoryName=repo, policyText=PULL_POLICY)
+    ecr.set_repository_policy(
+        registryId="123456789012", repositoryName=repo, policyText=PULL_POLICY
+    )
     got = ecr.get_repository_policy(registryId="123456789012", repositoryName=repo)
     assert got["policyText"] == PULL_POLICY
 

@@ -163,10 +163,19 @@ def test_create_repository_with_tags(ecr):
 @pytest.mark.parametrize(
     ("tags", "code"),
     [
-        ([{"Key": "ok", "Value": "1"}, {"Key": "aws:reserved", "Value": "x"}], "InvalidTagParameterException"),
-        ([{"Key": "ok", "Value": "1"}, {"Key": "k" * 129, "Value": "x"}], "InvalidTagParameterException"),
+        (
+            [{"Key": "ok", "Value": "1"}, {"Key": "aws:reserved", "Value": "x"}],
+            "InvalidTagParameterException",
+        ),
+        (
+            [{"Key": "ok", "Value": "1"}, {"Key": "k" * 129, "Value": "x"}],
+            "InvalidTagParameterException",
+        ),
         ([{"Key": "ok", "Value": "v" * 257}], "InvalidTagParameterException"),
-        ([{"Key": "dup", "Value": "1"}, {"Key": "dup", "Value": "2"}], "InvalidTagParameterException"),
+        (
+            [{"Key": "dup", "Value": "1"}, {"Key": "dup", "Value": "2"}],
+            "InvalidTagParameterException",
+        ),
         ([{"Key": f"k{i}", "Value": "v"} for i in range(51)], "TooManyTagsException"),
     ],
     ids=["reserved-prefix", "key-too-long", "value-too-long", "duplicate-key", "51-tags"],
@@ -177,7 +186,9 @@ def test_create_repository_with_a_bad_tag_creates_nothing(ecr, tags, code):
     assert error_of(excinfo)[0] == code
     assert_no_repository(ecr, "atomic")
     # and the name is still free
-    assert ecr.create_repository(repositoryName="atomic")["repository"]["repositoryName"] == "atomic"
+    assert (
+        ecr.create_repository(repositoryName="atomic")["repository"]["repositoryName"] == "atomic"
+    )
 
 
 def test_fifty_tags_are_allowed(ecr):
@@ -468,7 +479,9 @@ def test_describe_repositories_paginator(ecr):
     assert [len(page["repositories"]) for page in pages] == [3, 3, 1]
     assert {repo["repositoryName"] for page in pages for repo in page["repositories"]} == names
 
-    limited = paginator.paginate(PaginationConfig={"PageSize": 2, "MaxItems": 5}).build_full_result()
+    limited = paginator.paginate(
+        PaginationConfig={"PageSize": 2, "MaxItems": 5}
+    ).build_full_result()
     assert len(limited["repositories"]) == 5
     assert "NextToken" in limited
 

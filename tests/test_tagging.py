@@ -143,3 +143,23 @@ def test_tags_of_one_repository_do_not_touch_another(ecr, arn):
     ecr.tag_resource(resourceArn=other, tags=tags(("team", "b")))
     assert listed(ecr, arn) == {"team": "a"}
     assert listed(ecr, other) == {"team": "b"}
+
+
+@pytest.mark.parametrize(
+    ("region", "partition"), [("cn-north-1", "aws-cn"), ("us-gov-west-1", "aws-us-gov")]
+)
+def test_arns_of_other_partitions(make_client, region, partition):
+    client = make_client(region=region)
+    arn = client.create_repository(repositoryName="part")["repository"]["repositoryArn"]
+    assert arn == f"arn:{partition}:ecr:{region}:123456789012:repository/part"
+    client.tag_resource(resourceArn=arn, tags=tags(("k", "v")))
+    assert listed(client, arn) == {"k": "v"}
+
+
+def test_arn_of_another_region_is_invalid_parameter(make_client, arn):
+    europe = make_client(region="eu-west-1")
+    europe.create_repository(repositoryName="team-a/web")
+    error = error_of(europe.list_tags_for_resource, resourceArn=arn)
+    assert error["Code"] == "InvalidParameterException"
+    error = error_of(europe.tag_resource, resourceArn=arn, tags=tags(("k", "v")))
+    assert error["Code"] == "InvalidParameterException"

@@ -68,10 +68,11 @@ def store_manifest(
                 f"with name '{repository.name}' in registry with id '{registry_id}'",
             )
         if current is not None and tag_is_immutable(repository, tag):
+            what = "repository" if repository.tag_mutability == "IMMUTABLE" else "tag"
             raise ServiceError(
                 "ImageTagAlreadyExistsException",
                 f"The image tag '{tag}' already exists in the '{repository.name}' repository "
-                "and cannot be overwritten because the tag is immutable.",
+                f"and cannot be overwritten because the {what} is immutable.",
             )
     elif existing is not None and idempotent:
         return existing
@@ -101,10 +102,10 @@ def store_manifest(
 
 
 def _image_size(context: RequestContext, repository: Repository, parsed: Any) -> int:
-    """Layer bytes for an image; for an index, the sizes of the images it lists."""
+    """Layer bytes for an image; for an index, the largest of the images it lists (as ECR)."""
     if parsed.media_type in INDEX_TYPES:
         children = (repository.images.get(digest) for digest in parsed.child_digests)
-        return sum(child.size for child in children if child is not None)
+        return max((child.size for child in children if child is not None), default=0)
     if parsed.layers_size or not parsed.blob_digests:
         return parsed.layers_size
     sizes = (context.backend.blobs.size(digest) for digest in parsed.blob_digests)
@@ -239,12 +240,20 @@ def batch_get_image(
             {
                 "registryId": repository.registry.account_id,
                 "repositoryName": repository.name,
-                "imageId": {key: value for key, value in image_id.items() if value is not None},
+                "imageId": _found_image_id(found, image_id),
                 "imageManifest": found.manifest,
                 "imageManifestMediaType": found.media_type,
             }
         )
     return {"images": images, "failures": failures}
+
+
+def _found_image_id(image: Image, requested: dict[str, str]) -> dict[str, str]:
+    """ECR answers with the digest it resolved, and the tag when one was asked for."""
+    found = {"imageDigest": image.digest}
+    if requested.get("imageTag") is not None:
+        found["imageTag"] = requested["imageTag"]
+    return found
 
 
 def _unique(image_ids: list[dict[str, str]]) -> list[dict[str, str]]:

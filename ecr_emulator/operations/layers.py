@@ -31,13 +31,18 @@ DOWNLOAD_PATH = "/_emulator/layers/"
 
 def start_upload(context: RequestContext, repository: Repository) -> UploadSession:
     backend = context.backend
+    # The store knows when an upload last received bytes; whatever it purged is abandoned.
+    # (Ageing sessions by their start instead would cut off a long upload still in progress.)
     backend.blobs.purge_uploads(ABANDONED_AFTER.total_seconds())
-    now = backend.now()
-    for stale in [s for s in backend.uploads.values() if now - s.started_at > ABANDONED_AFTER]:
-        backend.uploads.pop(stale.upload_id, None)
+    for upload_id in list(backend.uploads):
+        try:
+            backend.blobs.upload_size(upload_id)
+        except UnknownUpload:
+            del backend.uploads[upload_id]
     upload_id = backend.blobs.start_upload()
+    registry = repository.registry
     session = UploadSession(
-        upload_id, repository.registry.account_id, repository.registry.region, repository.name, now
+        upload_id, registry.account_id, registry.region, repository.name, backend.now()
     )
     backend.uploads[upload_id] = session
     return session
@@ -149,7 +154,7 @@ def upload_layer_part(
                 "registryId": repository.registry.account_id,
                 "repositoryName": repository.name,
                 "uploadId": upload_id,
-                "lastValidByteReceived": received - 1,
+                "lastValidByteReceived": max(received - 1, 0),
             },
         )
     size = append_to_upload(context, session, io.BytesIO(data))

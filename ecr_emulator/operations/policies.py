@@ -110,14 +110,21 @@ def locks_out_policy_changes(document: dict[str, Any]) -> bool:
     statements = document["Statement"]
     for statement in statements if isinstance(statements, list) else [statements]:
         principal = statement.get("Principal")
-        everyone = principal == "*" or (isinstance(principal, dict) and principal.get("AWS") == "*")
-        if statement["Effect"] == "Deny" and everyone and "Condition" not in statement:
-            actions = statement.get("Action")
-            if actions is not None and any(
-                _action_matches(action, "ecr:SetRepositoryPolicy") for action in _strings(actions)
-            ):
-                return True
+        aws = principal.get("AWS") if isinstance(principal, dict) else None
+        everyone = "*" in (principal, aws) or (isinstance(aws, list) and "*" in aws)
+        if statement["Effect"] != "Deny" or not everyone or "Condition" in statement:
+            continue
+        if "Action" in statement:
+            denied = any(_matches_set_policy(action) for action in _strings(statement["Action"]))
+        else:  # NotAction: everything it does not list is denied
+            denied = not any(_matches_set_policy(a) for a in _strings(statement["NotAction"]))
+        if denied:
+            return True
     return False
+
+
+def _matches_set_policy(pattern: str) -> bool:
+    return _action_matches(pattern, "ecr:SetRepositoryPolicy")
 
 
 def _policy_result(repository: Repository) -> dict[str, Any]:

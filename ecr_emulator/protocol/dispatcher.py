@@ -27,8 +27,8 @@ from .model import (
     Validator,
     compile_serializer,
     compile_validator,
+    raise_for_violations,
     service_model,
-    validation_error,
 )
 
 if TYPE_CHECKING:
@@ -128,10 +128,10 @@ class ApiDispatcher:
         return operation
 
     def _call(self, operation: BoundOperation, context: RequestContext, params: dict) -> dict:
-        errors: list[str] = []
-        operation.validate(params, "", errors)
-        if errors:
-            raise validation_error(errors)
+        violations: list[Any] = []
+        operation.validate(params, "", violations)
+        if violations:
+            raise_for_violations(violations)
         names = operation.argument_names
         kwargs = {
             names[key]: value for key, value in params.items() if key in names and value is not None

@@ -185,9 +185,9 @@ def _pattern_check(pattern: str) -> Validator:
     """ECR itself (not Coral) checks patterns, so a mismatch is its InvalidParameterException."""
     matcher = re.compile(pattern).fullmatch
 
-    def check(value: str, path: str, errors: list[str]) -> None:
+    def check(value: str, path: str, errors: list[Any]) -> None:
         if matcher(value) is None:
-            raise invalid_parameter(path, f"must satisfy regular expression '{pattern}'")
+            errors.append(invalid_parameter(path, f"must satisfy regular expression '{pattern}'"))
 
     return check
 
@@ -206,14 +206,19 @@ def _enum_check(allowed: list[str]) -> Validator:
     return check
 
 
-def validation_error(errors: list[str]) -> ServiceError:
-    """Coral's single ValidationException that lists every broken constraint."""
-    count = len(errors)
-    noun = "error" if count == 1 else "errors"
-    return ServiceError(
-        "ValidationException",
-        f"{count} validation {noun} detected: " + "; ".join(errors),
-    )
+def raise_for_violations(violations: list[Any]) -> None:
+    """Coral's ValidationException listing every broken shape constraint; only when the
+    shape is otherwise valid does ECR's own pattern check (InvalidParameterException) speak."""
+    constraint_messages = [item for item in violations if isinstance(item, str)]
+    if constraint_messages:
+        count = len(constraint_messages)
+        noun = "error" if count == 1 else "errors"
+        raise ServiceError(
+            "ValidationException",
+            f"{count} validation {noun} detected: " + "; ".join(constraint_messages),
+        )
+    for item in violations:
+        raise item
 
 
 def compile_serializer(shape: Shape) -> Serializer:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 from typing import TYPE_CHECKING
 
+from werkzeug.exceptions import RequestedRangeNotSatisfiable
 from werkzeug.wrappers import Response
 from werkzeug.wsgi import wrap_file
 
@@ -77,7 +78,21 @@ def get_blob(call: RegistryCall) -> Response:
     response = Response(
         body, 200, headers, content_type="application/octet-stream", direct_passthrough=True
     )
-    response.make_conditional(call.request, accept_ranges=True, complete_length=size)
+    # A streamed body has no length of its own: say it (clients size pulls by it; without it
+    # the server falls back to chunked encoding).  make_conditional narrows it for a Range.
+    response.headers["Content-Length"] = str(size)
+    try:
+        response.make_conditional(call.request, accept_ranges=True, complete_length=size)
+    except RequestedRangeNotSatisfiable:
+        body.close()
+        raise RegistryError(
+            "UNSUPPORTED",
+            "requested range not satisfiable",
+            416,
+            {"size": size},
+            {"Content-Range": f"bytes */{size}"},
+        ) from None
+    del response.headers["Date"]  # the server sends its own; two would be invalid
     return response
 
 

@@ -7,6 +7,7 @@ and stops working when it expires.
 
 from __future__ import annotations
 
+from werkzeug.exceptions import RequestedRangeNotSatisfiable
 from werkzeug.wrappers import Request, Response
 from werkzeug.wsgi import wrap_file
 
@@ -35,11 +36,19 @@ def serve_download(backend: Backend, request: Request, token: str) -> Response:
             "<Error><Code>NoSuchKey</Code></Error>", 404, content_type="application/xml"
         )
     size = backend.blobs.size(digest)
-    response = Response(
-        wrap_file(request.environ, reader, CHUNK_SIZE),
-        200,
-        content_type="application/octet-stream",
-        direct_passthrough=True,
-    )
-    response.make_conditional(request, accept_ranges=True, complete_length=size)
+    body = wrap_file(request.environ, reader, CHUNK_SIZE)
+    response = Response(body, 200, content_type="application/octet-stream", direct_passthrough=True)
+    response.headers["Content-Length"] = str(size)  # a file body does not say its length
+    try:
+        response.make_conditional(request, accept_ranges=True, complete_length=size)
+    except RequestedRangeNotSatisfiable:
+        body.close()
+        return Response(
+            "<Error><Code>InvalidRange</Code>"
+            "<Message>The requested range is not satisfiable</Message></Error>",
+            416,
+            {"Content-Range": f"bytes */{size}"},
+            content_type="application/xml",
+        )
+    del response.headers["Date"]  # the server sends its own
     return response

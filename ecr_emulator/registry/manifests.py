@@ -112,36 +112,41 @@ _SERVICE_ERRORS = {
 
 
 def put_manifest(call: RegistryCall) -> Response:
+    """PUT by tag, or by digest with any number of ``?tag=`` parameters (OCI 1.1)."""
     reference = call.params["reference"]
     by_digest = _is_digest(reference)
     if by_digest and not is_valid_digest(reference):
         raise digest_invalid("invalid digest", reference)
-    if not by_digest and not TAG.match(reference):
-        raise RegistryError(
-            "TAG_INVALID", "manifest tag did not match URI", 400, {"tag": reference}
-        )
+    tags = call.request.args.getlist("tag") if by_digest else [reference]
+    for tag in tags:
+        if not TAG.match(tag):
+            raise RegistryError("TAG_INVALID", "manifest tag did not match URI", 400, {"tag": tag})
     body = _read_manifest(call)
     content_type = call.request.headers.get("Content-Type", "").split(";")[0].strip()
     parsed = _validate(body, content_type)
+    strict = not call.backend.allow_sparse_manifests
     with call.backend.lock:
         repository = call.repository()
         try:
-            image = store_manifest(
-                call.context,
-                repository,
-                body.decode("utf-8"),
-                media_type=parsed.media_type,
-                tag=None if by_digest else reference,
-                expected_digest=reference if by_digest else None,
-                strict=True,
-                idempotent=True,
-            )
+            for tag in tags or [None]:
+                image = store_manifest(
+                    call.context,
+                    repository,
+                    body.decode("utf-8"),
+                    media_type=parsed.media_type,
+                    tag=tag,
+                    expected_digest=reference if by_digest else None,
+                    strict=strict,
+                    idempotent=True,
+                )
         except ServiceError as error:
             code, status = _SERVICE_ERRORS.get(error.code, ("MANIFEST_INVALID", 400))
             raise RegistryError(code, error.message, status) from None
     response = Response(b"", 201)
     response.headers["Location"] = f"/v2/{call.name}/manifests/{image.digest}"
     response.headers["Docker-Content-Digest"] = image.digest
+    if by_digest and tags:
+        response.headers["OCI-Tag"] = ", ".join(tags)
     if image.subject_digest:
         response.headers["OCI-Subject"] = image.subject_digest
     return response

@@ -1,0 +1,246 @@
+"""Both blob stores through their interface (the storage-driver contract the registry relies on)."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import time
+import tracemalloc
+from pathlib import Path
+
+import pytest
+
+from ecr_emulator.blobstore import (
+    CHUNK_SIZE,
+    BlobStore,
+    DigestMismatch,
+    FilesystemBlobStore,
+    MemoryBlobStore,
+    UnknownUpload,
+)
+
+
+def sha(data: bytes, algorithm: str = "sha256") -> str:
+    return f"{algorithm}:{hashlib.new(algorithm, data).hexdigest()}"
+
+
+def files_under(path: Path) -> list[Path]:
+    return sorted(p for p in path.rglob("*") if p.is_file())
+
+
+class PatternStream(io.RawIOBase):
+    """``size`` bytes of a repeating pattern, made on demand: the source never holds them all."""
+
+    def __init__(self, size: int) -> None:
+        self.remaining = size
+        self.block = bytes(range(256)) * 256  # 64 KiB
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int:
+        count = min(len(buffer), len(self.block), self.remaining)
+        buffer[:count] = self.block[:count]
+        self.remaining -= count
+        return count
+
+
+def pattern_digest(size: int, algorithm: str = "sha256") -> str:
+    hasher = hashlib.new(algorithm)
+    stream = PatternStream(size)
+    while chunk := stream.read(CHUNK_SIZE):
+        hasher.update(chunk)
+    return f"{algorithm}:{hasher.hexdigest()}"
+
+
+@pytest.fixture(params=["memory", "filesystem"])
+def store(request, tmp_path) -> BlobStore:
+    if request.param == "memory":
+        return MemoryBlobStore()
+    return FilesystemBlobStore(tmp_path / "store")
+
+
+def test_streamed_append_in_chunks_then_read_back(store):
+    chunks = [b"first chunk|", b"", b"x" * (CHUNK_SIZE + 5), b"|last"]
+    data = b"".join(chunks)
+    upload_id = store.start_upload()
+    assert store.upload_size(upload_id) == 0
+    total = 0
+    for chunk in chunks:
+        total += len(chunk)
+        assert store.append(upload_id, io.BytesIO(chunk)) == total
+        assert store.upload_size(upload_id) == total
+    digest = sha(data)
+    assert not store.exists(digest)
+    assert store.finish_upload(upload_id, digest) == len(data)
+    assert store.exists(digest)
+    assert store.size(digest) == len(data)
+    reader = store.open(digest)
+    try:
+        assert reader.read(5) == b"first"
+        reader.seek(len(data) - 5)
+        assert reader.read() == b"|last"
+        reader.seek(0)
+        assert reader.read() == data
+    finally:
+        reader.close()
+    with pytest.raises(UnknownUpload):
+        store.upload_size(upload_id)  # a finished upload is gone
+
+
+def test_append_reads_only_the_given_length(store):
+    stream = io.BytesIO(b"0123456789")
+    upload_id = store.start_upload()
+    assert store.append(upload_id, stream, 4) == 4
+    assert stream.read() == b"456789"  # the rest is left for whoever reads next
+    store.finish_upload(upload_id, sha(b"0123"))
+    assert store.open(sha(b"0123")).read() == b"0123"
+
+
+def test_digest_mismatch_leaves_nothing_visible(store, tmp_path):
+    upload_id = store.start_upload()
+    store.append(upload_id, io.BytesIO(b"actual bytes"))
+    claimed = sha(b"claimed bytes")
+    with pytest.raises(DigestMismatch):
+        store.finish_upload(upload_id, claimed)
+    assert not store.exists(claimed)
+    assert not store.exists(sha(b"actual bytes"))
+    assert store.open(claimed) is None
+    assert store.size(claimed) is None
+    if isinstance(store, FilesystemBlobStore):
+        assert files_under(store.root / "blobs") == []
+    assert store.cancel_upload(upload_id)
+
+
+def test_unsupported_digest_algorithm_is_refused(store):
+    upload_id = store.start_upload()
+    store.append(upload_id, io.BytesIO(b"abc"))
+    with pytest.raises(DigestMismatch):
+        store.finish_upload(upload_id, "md5:900150983cd24fb0d6963f7d28e17f72")
+
+
+def test_sha512_finish(store):
+    data = b"sha512 content " * 100_000  # more than one chunk to rehash
+    upload_id = store.start_upload()
+    store.append(upload_id, io.BytesIO(data))
+    with pytest.raises(DigestMismatch):
+        store.finish_upload(upload_id, sha(b"other", "sha512"))
+    digest = sha(data, "sha512")
+    assert store.finish_upload(upload_id, digest) == len(data)
+    assert store.open(digest).read() == data
+
+
+def test_put_delete_and_clear(store):
+    store.put(sha(b"small"), b"small")
+    assert store.size(sha(b"small")) == 5
+    with pytest.raises(DigestMismatch):
+        store.put(sha(b"small"), b"not small")
+    assert store.delete(sha(b"small"))
+    assert not store.delete(sha(b"small"))
+    assert not store.exists(sha(b"small"))
+    store.put(sha(b"kept?"), b"kept?")
+    pending = store.start_upload()
+    store.clear()
+    assert not store.exists(sha(b"kept?"))
+    with pytest.raises(UnknownUpload):
+        store.upload_size(pending)
+
+
+def test_same_blob_uploaded_twice_is_stored_once(store):
+    for _ in range(2):
+        upload_id = store.start_upload()
+        store.append(upload_id, io.BytesIO(b"duplicate"))
+        store.finish_upload(upload_id, sha(b"duplicate"))
+    assert store.open(sha(b"duplicate")).read() == b"duplicate"
+    if isinstance(store, FilesystemBlobStore):
+        assert len(files_under(store.root / "blobs")) == 1
+
+
+def test_cancel_drops_the_upload(store):
+    upload_id = store.start_upload()
+    store.append(upload_id, io.BytesIO(b"partial"))
+    assert store.cancel_upload(upload_id)
+    assert not store.cancel_upload(upload_id)
+    with pytest.raises(UnknownUpload):
+        store.upload_size(upload_id)
+    with pytest.raises(UnknownUpload):
+        store.append(upload_id, io.BytesIO(b"more"))
+    with pytest.raises(UnknownUpload):
+        store.finish_upload(upload_id, sha(b"partial"))
+    if isinstance(store, FilesystemBlobStore):
+        assert files_under(store.root / "uploads") == []
+
+
+def test_purge_uploads_removes_abandoned_ones(store):
+    abandoned = store.start_upload()
+    store.append(abandoned, io.BytesIO(b"left behind"))
+    time.sleep(0.05)
+    fresh = store.start_upload()
+    assert store.purge_uploads(3600) == 0
+    assert store.purge_uploads(0.03) == 1
+    with pytest.raises(UnknownUpload):
+        store.upload_size(abandoned)
+    assert store.upload_size(fresh) == 0
+    if isinstance(store, FilesystemBlobStore):
+        assert [p.name for p in files_under(store.root / "uploads")] == [fresh]
+
+
+# --- the filesystem store ----------------------------------------------------------------------
+
+
+def test_filesystem_publishes_atomically(tmp_path):
+    store = FilesystemBlobStore(tmp_path)
+    data = b"a" * 1000
+    upload_id = store.start_upload()
+    store.append(upload_id, io.BytesIO(data[:500]))
+    store.append(upload_id, io.BytesIO(data[500:]))
+    assert files_under(tmp_path / "blobs") == []  # nothing visible while bytes arrive
+    assert [p.name for p in files_under(tmp_path / "uploads")] == [upload_id]
+    digest = sha(data)
+    store.finish_upload(upload_id, digest)
+    hex_part = digest.split(":")[1]
+    assert files_under(tmp_path / "blobs") == [
+        tmp_path / "blobs" / "sha256" / hex_part[:2] / hex_part
+    ]
+    assert files_under(tmp_path / "uploads") == []
+
+
+def test_filesystem_survives_a_restart_but_not_its_uploads(tmp_path):
+    store = FilesystemBlobStore(tmp_path)
+    store.put(sha(b"durable"), b"durable")
+    pending = store.start_upload()
+    store.append(pending, io.BytesIO(b"in flight"))
+    reopened = FilesystemBlobStore(tmp_path)
+    assert reopened.open(sha(b"durable")).read() == b"durable"
+    with pytest.raises(UnknownUpload):
+        reopened.upload_size(pending)
+    assert files_under(tmp_path / "uploads") == []
+
+
+def test_filesystem_rejects_path_tricks(tmp_path):
+    store = FilesystemBlobStore(tmp_path / "store")
+    (tmp_path / "secret").write_bytes(b"secret")
+    with pytest.raises(DigestMismatch):
+        store.open("sha256:../../secret")
+
+
+@pytest.mark.parametrize("algorithm", ["sha256", "sha512"])
+def test_filesystem_never_holds_a_blob_in_memory(tmp_path, algorithm):
+    size = 64 * 1024 * 1024
+    store = FilesystemBlobStore(tmp_path)
+    digest = pattern_digest(size, algorithm)
+    tracemalloc.start()
+    try:
+        upload_id = store.start_upload()
+        assert store.append(upload_id, io.BufferedReader(PatternStream(size))) == size
+        assert store.finish_upload(upload_id, digest) == size
+        with store.open(digest) as reader:
+            read = 0
+            while chunk := reader.read(CHUNK_SIZE):
+                read += len(chunk)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert read == size
+    assert store.size(digest) == size
+    assert peak < 8 * 1024 * 1024, f"peak {peak} bytes while streaming {size}"

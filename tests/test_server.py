@@ -1,0 +1,255 @@
+"""The real CLI in a subprocess: ``ecr-emulator serve`` and ``python -m ecr_emulator serve``."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import boto3
+import pytest
+import requests
+from botocore.exceptions import ClientError
+from conftest import docker_manifest
+
+# The console script pip installed next to this interpreter (a pyenv shim would add ~0.3 s).
+_BESIDE = Path(sys.executable).with_name("ecr-emulator")
+CONSOLE_SCRIPT = [
+    str(_BESIDE) if _BESIDE.exists() else shutil.which("ecr-emulator") or "ecr-emulator"
+]
+PYTHON_MODULE = [sys.executable, "-m", "ecr_emulator"]
+
+
+@dataclass
+class Served:
+    process: subprocess.Popen
+    port: int
+    log: Path
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def client(self, region: str = "us-east-1", account: str | None = None):
+        options = {"region_name": region, "endpoint_url": self.url}
+        if account:
+            options.update(aws_access_key_id=account, aws_secret_access_key="secret")
+        return boto3.client("ecr", **options)
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@contextmanager
+def serving(
+    command: list[str], log: Path, *options: str, port: int | None = None
+) -> Iterator[Served]:
+    """Start ``command serve --host 127.0.0.1 --port P``, wait for health, always stop it."""
+    port = free_port() if port is None else port
+    argv = [*command, "serve", "--host", "127.0.0.1", "--port", str(port), *options]
+    with log.open("w") as output:
+        process = subprocess.Popen(argv, stdout=output, stderr=subprocess.STDOUT)
+    try:
+        if port == 0:  # the CLI says which port it bound
+            port = int(
+                _wait_for(
+                    lambda: re.search(r"listening on http://127\.0\.0\.1:(\d+)", log.read_text()),
+                    process,
+                    log,
+                )[1]
+            )
+        _wait_for(lambda: _healthy(port), process, log)
+        yield Served(process, port, log)
+    finally:
+        if process.poll() is None:
+            process.terminate()
+            try:
+                process.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait(timeout=5)
+
+
+def _healthy(port: int) -> bool:
+    try:
+        return (
+            requests.get(f"http://127.0.0.1:{port}/_emulator/health", timeout=1).status_code == 200
+        )
+    except requests.ConnectionError:
+        return False
+
+
+def _wait_for(condition, process: subprocess.Popen, log: Path, timeout: float = 20.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            pytest.fail(f"server exited with {process.returncode}:\n{log.read_text()}")
+        found = condition()
+        if found:
+            return found
+        time.sleep(0.05)
+    pytest.fail(f"server not ready after {timeout} s:\n{log.read_text()}")
+
+
+@pytest.fixture(scope="module")
+def module_server(tmp_path_factory) -> Iterator[Served]:
+    with serving(PYTHON_MODULE, tmp_path_factory.mktemp("server") / "log.txt") as served:
+        yield served
+
+
+@pytest.fixture
+def served(module_server) -> Served:
+    """The module's server, emptied through the admin route."""
+    assert requests.post(module_server.url + "/_emulator/reset", timeout=5).status_code == 200
+    return module_server
+
+
+def check_health_and_api(server: Served) -> None:
+    health = requests.get(server.url + "/_emulator/health", timeout=5)
+    assert health.status_code == 200
+    assert health.headers["Content-Type"] == "application/json"
+    assert health.json()["status"] == "ok"
+    assert f"listening on http://127.0.0.1:{server.port}" in server.log.read_text()
+
+    client = server.client()
+    created = client.create_repository(repositoryName="team-a/cli")["repository"]
+    # Without --registry-host the URIs look like AWS's.
+    assert created["repositoryUri"] == "123456789012.dkr.ecr.us-east-1.amazonaws.com/team-a/cli"
+    (listed,) = client.describe_repositories()["repositories"]
+    assert listed["repositoryArn"] == "arn:aws:ecr:us-east-1:123456789012:repository/team-a/cli"
+    (token,) = client.get_authorization_token()["authorizationData"]
+    assert token["proxyEndpoint"] == "https://123456789012.dkr.ecr.us-east-1.amazonaws.com"
+
+
+def test_console_script_serves_health_and_the_api(tmp_path):
+    with serving(CONSOLE_SCRIPT, tmp_path / "log.txt") as server:
+        check_health_and_api(server)
+
+
+def test_python_module_serves_health_and_the_api(served):
+    assert served.process.args[:3] == PYTHON_MODULE
+    check_health_and_api(served)
+
+
+def test_aws_endpoint_url_ecr_in_a_subprocess(served):
+    script = (
+        "import boto3, json\n"
+        "client = boto3.client('ecr')\n"
+        "client.create_repository(repositoryName='from-env')\n"
+        "print(json.dumps([r['repositoryName'] for r in client.describe_repositories()['repositories']]))\n"
+    )
+    env = {
+        **os.environ,
+        "AWS_ENDPOINT_URL_ECR": served.url,
+        "AWS_ACCESS_KEY_ID": "222222222222",
+        "AWS_SECRET_ACCESS_KEY": "secret",
+        "AWS_DEFAULT_REGION": "eu-west-1",
+    }
+    env.pop("AWS_ENDPOINT_URL", None)
+    done = subprocess.run(
+        [sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout) == ["from-env"]
+    # The server really holds it, in that account and region.
+    (repository,) = served.client("eu-west-1", "222222222222").describe_repositories()[
+        "repositories"
+    ]
+    assert repository["repositoryArn"] == "arn:aws:ecr:eu-west-1:222222222222:repository/from-env"
+
+
+def test_aws_endpoint_url_ecr_in_process(served, monkeypatch):
+    monkeypatch.setenv("AWS_ENDPOINT_URL_ECR", served.url)
+    client = boto3.session.Session(region_name="us-east-1").client("ecr")
+    client.create_repository(repositoryName="env-in-process")
+    assert served.client().describe_repositories()["repositories"][0]["repositoryName"] == (
+        "env-in-process"
+    )
+
+
+def test_reset_clears_every_account_and_region(served):
+    clients = [served.client(), served.client("eu-west-1", "111111111111")]
+    for client in clients:
+        client.create_repository(repositoryName="doomed")
+    clients[0].put_image(repositoryName="doomed", imageManifest=docker_manifest(), imageTag="v1")
+    # Only POST resets.
+    assert requests.get(served.url + "/_emulator/reset", timeout=5).status_code == 404
+    assert len(clients[0].describe_repositories()["repositories"]) == 1
+
+    answer = requests.post(served.url + "/_emulator/reset", timeout=5)
+    assert answer.status_code == 200
+    assert answer.headers["Content-Type"] == "application/json"
+    answer.json()
+    for client in clients:
+        assert client.describe_repositories()["repositories"] == []
+        with pytest.raises(ClientError) as raised:
+            client.describe_images(repositoryName="doomed")
+        assert raised.value.response["Error"]["Code"] == "RepositoryNotFoundException"
+    # Still serving, and the name is free again.
+    clients[0].create_repository(repositoryName="doomed")
+
+
+def test_unknown_admin_route_and_get_root_are_404_json(served):
+    for method, path in [
+        ("GET", "/_emulator/nothing"),
+        ("POST", "/_emulator/health"),
+        ("GET", "/"),
+    ]:
+        answer = requests.request(method, served.url + path, timeout=5)
+        assert answer.status_code == 404, (method, path)
+        assert answer.headers["Content-Type"] == "application/json"
+        answer.json()
+
+
+def test_bare_registry_host_points_uris_at_the_server_and_sigint_stops_it(tmp_path):
+    with serving(PYTHON_MODULE, tmp_path / "log.txt", "--registry-host") as server:
+        client = server.client()
+        created = client.create_repository(repositoryName="team-a/push-me")["repository"]
+        assert created["repositoryUri"] == f"127.0.0.1:{server.port}/team-a/push-me"
+        (listed,) = client.describe_repositories()["repositories"]
+        assert listed["repositoryUri"] == f"127.0.0.1:{server.port}/team-a/push-me"
+        (token,) = client.get_authorization_token()["authorizationData"]
+        assert token["proxyEndpoint"] == f"http://127.0.0.1:{server.port}"
+        server.process.send_signal(signal.SIGINT)
+        assert server.process.wait(timeout=10) == 0
+
+
+def test_bare_registry_host_with_port_zero_uses_the_bound_port(tmp_path):
+    with serving(PYTHON_MODULE, tmp_path / "log.txt", "--registry-host", port=0) as server:
+        assert server.port != 0
+        created = server.client().create_repository(repositoryName="anywhere")["repository"]
+        assert created["repositoryUri"] == f"127.0.0.1:{server.port}/anywhere"
+
+
+def test_explicit_registry_host_data_dir_and_no_auth(tmp_path):
+    data = tmp_path / "data"
+    data.mkdir()
+    options = ("--registry-host", "localhost:5555", "--data-dir", str(data), "--no-auth")
+    with serving(CONSOLE_SCRIPT, tmp_path / "log.txt", *options) as server:
+        client = server.client()
+        created = client.create_repository(repositoryName="named")["repository"]
+        assert created["repositoryUri"] == "localhost:5555/named"
+        (token,) = client.get_authorization_token()["authorizationData"]
+        assert token["proxyEndpoint"] == "http://localhost:5555"
+
+
+def test_serve_help_documents_the_contract_options():
+    done = subprocess.run(
+        [*CONSOLE_SCRIPT, "serve", "--help"], capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 0
+    for option in ("--host", "--port", "--data-dir", "--no-auth", "--registry-host"):
+        assert option in done.stdout
