@@ -36,6 +36,12 @@ def _parser() -> argparse.ArgumentParser:
         action="store_true",
         help="PutImage refuses manifests whose blobs were never uploaded",
     )
+    serve.add_argument(
+        "--allow-sparse-manifests",
+        action="store_true",
+        help="the registry accepts manifests whose layers or index children were not pushed "
+        "(OCI sparse manifests; ECR refuses them)",
+    )
     serve.add_argument("--log-level", default="INFO", help="logging level (default INFO)")
     return parser
 
@@ -45,7 +51,12 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(name)s %(message)s")
     blobs = FilesystemBlobStore(args.data_dir) if args.data_dir else None
     registry_host = None if args.registry_host == "self" else args.registry_host
-    backend = Backend(registry_host=registry_host, strict_manifests=args.strict, blobs=blobs)
+    backend = Backend(
+        registry_host=registry_host,
+        strict_manifests=args.strict,
+        blobs=blobs,
+        allow_sparse_manifests=args.allow_sparse_manifests,
+    )
     app = EmulatorApp(backend, require_auth=not args.no_auth)
     server = build_server(args.host, args.port, app)
     if args.registry_host == "self":  # the bound port: --port 0 picks a free one

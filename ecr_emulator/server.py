@@ -67,10 +67,15 @@ def _json(status: int, data: Any) -> Response:
     return Response(json.dumps(data), status, content_type="application/json")
 
 
-class _KeepAliveHandler(WSGIRequestHandler):
-    """HTTP/1.1 so docker and boto3 reuse connections."""
+class _RequestHandler(WSGIRequestHandler):
+    """HTTP/1.1 responses; garbage (a TLS ClientHello) is answered as HTTP/1.0, not 0.9.
+
+    Docker probes ``https://`` first and falls back to plain HTTP only when the
+    answer carries an HTTP status line, which HTTP/0.9 error pages lack.
+    """
 
     protocol_version = "HTTP/1.1"
+    default_request_version = "HTTP/1.0"
 
     def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
         if log.isEnabledFor(logging.DEBUG):
@@ -78,7 +83,7 @@ class _KeepAliveHandler(WSGIRequestHandler):
 
 
 def build_server(host: str, port: int, app: EmulatorApp) -> BaseWSGIServer:
-    return make_server(host, port, app, threaded=True, request_handler=_KeepAliveHandler)
+    return make_server(host, port, app, threaded=True, request_handler=_RequestHandler)
 
 
 class BackgroundServer:

@@ -244,3 +244,31 @@ def test_filesystem_never_holds_a_blob_in_memory(tmp_path, algorithm):
     assert read == size
     assert store.size(digest) == size
     assert peak < 8 * 1024 * 1024, f"peak {peak} bytes while streaming {size}"
+
+
+def test_large_append_stops_at_the_given_length(store):
+    size = 3 * CHUNK_SIZE + 7
+    stream = io.BufferedReader(PatternStream(size + 100))
+    upload_id = store.start_upload()
+    assert store.append(upload_id, stream, size) == size
+    assert len(stream.read()) == 100  # the rest is left for whoever reads next
+    assert store.finish_upload(upload_id, pattern_digest(size)) == size
+
+
+class BreakingStream(PatternStream):
+    """Serves ``size`` bytes, then fails the way a client that hangs up mid-body does."""
+
+    def readinto(self, buffer) -> int:
+        if not self.remaining:
+            raise ConnectionResetError("client went away")
+        return super().readinto(buffer)
+
+
+def test_broken_stream_keeps_the_bytes_received_so_far(store):
+    size = 2 * CHUNK_SIZE + 5
+    upload_id = store.start_upload()
+    with pytest.raises(ConnectionResetError):
+        store.append(upload_id, BreakingStream(size), None)
+    assert store.upload_size(upload_id) == size  # a resumed upload goes on from here
+    assert store.append(upload_id, io.BytesIO(b"tail")) == size + 4
+    assert store.finish_upload(upload_id, sha(PatternStream(size).read() + b"tail")) == size + 4

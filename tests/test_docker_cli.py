@@ -225,12 +225,6 @@ def test_multi_arch_index_pushed_over_the_registry_api(emulator, docker, build):
     check_index(emulator, docker, "docker/multi", "1", digest, native)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="docker manifest pings https:// first and falls back to http:// only when the answer "
-    "looks like HTTP; the server answers a TLS ClientHello with an HTTP/0.9-style body without "
-    "a status line (fix: default_request_version = 'HTTP/1.0' on server._KeepAliveHandler)",
-)
 def test_multi_arch_index_with_docker_manifest(emulator, docker, build):
     digests, native = push_two_platforms(emulator, docker, build, "docker/manifest-cli")
     repo = f"{emulator.host}/docker/manifest-cli"
