@@ -109,12 +109,19 @@ def mount_blob(
     return False
 
 
-def _upload_not_found(upload_id: str, repository: Repository) -> ServiceError:
-    return ServiceError(
-        "UploadNotFoundException",
-        f"The upload with id '{upload_id}' does not exist in the repository with name "
-        f"'{repository.name}' in the registry with id '{repository.registry.account_id}'",
-    )
+def _open_upload(
+    context: RequestContext, repository: Repository, upload_id: str
+) -> tuple[UploadSession, int]:
+    """The layer API's view of an upload: the session and the bytes it holds so far."""
+    try:
+        session = upload_session(context, repository, upload_id)
+        return session, upload_size(context, session)
+    except UnknownUpload:
+        raise ServiceError(
+            "UploadNotFoundException",
+            f"The upload with id '{upload_id}' does not exist in the repository with name "
+            f"'{repository.name}' in the registry with id '{repository.registry.account_id}'",
+        ) from None
 
 
 @operation("InitiateLayerUpload")
@@ -138,11 +145,7 @@ def upload_layer_part(
     registry_id: str | None = None,
 ) -> dict[str, Any]:
     repository = context.registry(registry_id).repository(repository_name)
-    try:
-        session = upload_session(context, repository, upload_id)
-        received = upload_size(context, session)
-    except UnknownUpload:
-        raise _upload_not_found(upload_id, repository) from None
+    session, received = _open_upload(context, repository, upload_id)
     data = base64.b64decode(layer_part_blob)
     if part_first_byte != received or part_last_byte - part_first_byte + 1 != len(data):
         raise ServiceError(
@@ -176,11 +179,7 @@ def complete_layer_upload(
     registry_id: str | None = None,
 ) -> dict[str, Any]:
     repository = context.registry(registry_id).repository(repository_name)
-    try:
-        session = upload_session(context, repository, upload_id)
-        received = upload_size(context, session)
-    except UnknownUpload:
-        raise _upload_not_found(upload_id, repository) from None
+    session, received = _open_upload(context, repository, upload_id)
     digest = layer_digests[0]
     if not is_valid_digest(digest):
         raise ServiceError("InvalidLayerException", f"Invalid layer digest '{digest}'")

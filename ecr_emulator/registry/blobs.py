@@ -8,10 +8,10 @@ never while bytes move.
 from __future__ import annotations
 
 import re
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, BinaryIO
 
 from werkzeug.exceptions import RequestedRangeNotSatisfiable
-from werkzeug.wrappers import Response
+from werkzeug.wrappers import Request, Response
 from werkzeug.wsgi import wrap_file
 
 from ..blobstore import CHUNK_SIZE, DigestMismatch, UnknownUpload
@@ -74,7 +74,24 @@ def get_blob(call: RegistryCall) -> Response:
         response = Response(b"", 200, headers, content_type="application/octet-stream")
         response.headers["Content-Length"] = str(size)
         return response
-    body = wrap_file(call.request.environ, reader, CHUNK_SIZE)
+    response = stream_blob(call.request, reader, size, headers)
+    if response is None:
+        raise RegistryError(
+            "UNSUPPORTED",
+            "requested range not satisfiable",
+            416,
+            {"size": size},
+            {"Content-Range": f"bytes */{size}"},
+        )
+    return response
+
+
+def stream_blob(
+    request: Request, reader: BinaryIO, size: int, headers: dict[str, str] | None = None
+) -> Response | None:
+    """A 200 or (for a Range) 206 response streaming ``reader``; None, with the reader
+    closed, when the Range cannot be satisfied.  Shared by /v2/ and layer download URLs."""
+    body = wrap_file(request.environ, reader, CHUNK_SIZE)
     response = Response(
         body, 200, headers, content_type="application/octet-stream", direct_passthrough=True
     )
@@ -82,16 +99,10 @@ def get_blob(call: RegistryCall) -> Response:
     # the server falls back to chunked encoding).  make_conditional narrows it for a Range.
     response.headers["Content-Length"] = str(size)
     try:
-        response.make_conditional(call.request, accept_ranges=True, complete_length=size)
+        response.make_conditional(request, accept_ranges=True, complete_length=size)
     except RequestedRangeNotSatisfiable:
         body.close()
-        raise RegistryError(
-            "UNSUPPORTED",
-            "requested range not satisfiable",
-            416,
-            {"size": size},
-            {"Content-Range": f"bytes */{size}"},
-        ) from None
+        return None
     del response.headers["Date"]  # the server sends its own; two would be invalid
     return response
 

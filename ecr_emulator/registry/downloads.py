@@ -7,13 +7,11 @@ and stops working when it expires.
 
 from __future__ import annotations
 
-from werkzeug.exceptions import RequestedRangeNotSatisfiable
 from werkzeug.wrappers import Request, Response
-from werkzeug.wsgi import wrap_file
 
-from ..blobstore import CHUNK_SIZE
 from ..state import Backend
 from ..tokens import InvalidToken, verify_claims
+from .blobs import stream_blob
 
 
 def serve_download(backend: Backend, request: Request, token: str) -> Response:
@@ -35,14 +33,9 @@ def serve_download(backend: Backend, request: Request, token: str) -> Response:
         return Response(
             "<Error><Code>NoSuchKey</Code></Error>", 404, content_type="application/xml"
         )
-    size = backend.blobs.size(digest)
-    body = wrap_file(request.environ, reader, CHUNK_SIZE)
-    response = Response(body, 200, content_type="application/octet-stream", direct_passthrough=True)
-    response.headers["Content-Length"] = str(size)  # a file body does not say its length
-    try:
-        response.make_conditional(request, accept_ranges=True, complete_length=size)
-    except RequestedRangeNotSatisfiable:
-        body.close()
+    size = backend.blobs.size(digest) or 0
+    response = stream_blob(request, reader, size)
+    if response is None:
         return Response(
             "<Error><Code>InvalidRange</Code>"
             "<Message>The requested range is not satisfiable</Message></Error>",
@@ -50,5 +43,4 @@ def serve_download(backend: Backend, request: Request, token: str) -> Response:
             {"Content-Range": f"bytes */{size}"},
             content_type="application/xml",
         )
-    del response.headers["Date"]  # the server sends its own
     return response

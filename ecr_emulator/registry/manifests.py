@@ -31,6 +31,15 @@ def _is_digest(reference: str) -> bool:
     return ":" in reference
 
 
+def _reference(call: RegistryCall) -> tuple[str, bool]:
+    """The tag or digest the URL names, and whether it is a digest (checked)."""
+    reference = call.params["reference"]
+    by_digest = _is_digest(reference)
+    if by_digest and not is_valid_digest(reference):
+        raise digest_invalid("invalid digest", reference)
+    return reference, by_digest
+
+
 def _find(repository: Repository, reference: str) -> Image | None:
     if _is_digest(reference):
         return repository.images.get(reference)
@@ -46,9 +55,7 @@ def _accepted(call: RegistryCall) -> set[str]:
 
 
 def get_manifest(call: RegistryCall) -> Response:
-    reference = call.params["reference"]
-    if _is_digest(reference) and not is_valid_digest(reference):
-        raise digest_invalid("invalid digest", reference)
+    reference, _ = _reference(call)
     with call.backend.lock:
         repository = call.repository()
         image = _find(repository, reference)
@@ -113,10 +120,7 @@ _SERVICE_ERRORS = {
 
 def put_manifest(call: RegistryCall) -> Response:
     """PUT by tag, or by digest with any number of ``?tag=`` parameters (OCI 1.1)."""
-    reference = call.params["reference"]
-    by_digest = _is_digest(reference)
-    if by_digest and not is_valid_digest(reference):
-        raise digest_invalid("invalid digest", reference)
+    reference, by_digest = _reference(call)
     tags = call.request.args.getlist("tag") if by_digest else [reference]
     for tag in tags:
         if not TAG.match(tag):
@@ -154,10 +158,7 @@ def put_manifest(call: RegistryCall) -> Response:
 
 def delete_manifest(call: RegistryCall) -> Response:
     """By digest: the image and its tags go; by tag: only the tag goes (OCI 1.1)."""
-    reference = call.params["reference"]
-    by_digest = _is_digest(reference)
-    if by_digest and not is_valid_digest(reference):
-        raise digest_invalid("invalid digest", reference)
+    reference, by_digest = _reference(call)
     with call.backend.lock:
         repository = call.repository()
         image = _find(repository, reference)
