@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import socket
 from collections.abc import Iterator
 
 import boto3
@@ -131,3 +133,45 @@ def test_sparse_manifests_only_with_the_option(registry):
             assert answer.status_code == 400
             assert error_codes(answer) == ["MANIFEST_BLOB_UNKNOWN"]
             assert client.head(f"/v2/{REPOSITORY}/manifests/{reference}").status_code == 404
+
+
+def _start_upload(client: RegistryClient) -> str:
+    answer = client.post(f"/v2/{REPOSITORY}/blobs/uploads/")
+    assert answer.status_code == 202
+    return answer.headers["Location"]
+
+
+def test_chunk_whose_range_and_length_disagree_is_refused(registry):
+    client, _ = registry
+    location = _start_upload(client)
+    answer = client.patch(
+        location,
+        data=b"abc",
+        headers={"Content-Range": "0-9", "Content-Type": "application/octet-stream"},
+    )
+    assert answer.status_code == 400
+    assert error_codes(answer) == ["BLOB_UPLOAD_INVALID"]
+    status = client.get(location)
+    assert status.status_code == 204
+    assert status.headers["Range"] == "0-0"  # nothing was taken from the refused chunk
+
+
+def test_broken_chunked_body_gets_a_registry_error_not_a_500(registry):
+    client, _ = registry
+    location = _start_upload(client)
+    host, port = client.base.removeprefix("http://").split(":")
+    user, password = client.session.auth
+    credentials = base64.b64encode(f"{user}:{password}".encode()).decode()
+    with socket.create_connection((host, int(port)), timeout=10) as connection:
+        connection.sendall(
+            f"PATCH {location} HTTP/1.1\r\nHost: {host}:{port}\r\n"
+            f"Authorization: Basic {credentials}\r\nTransfer-Encoding: chunked\r\n"
+            "Content-Type: application/octet-stream\r\n\r\nzz-not-hex\r\nabc\r\n".encode()
+        )
+        connection.shutdown(socket.SHUT_WR)
+        reply = b""
+        while chunk := connection.recv(65536):
+            reply += chunk
+    status_line = reply.split(b"\r\n", 1)[0]
+    assert b" 400 " in status_line, reply[:300]
+    assert b"BLOB_UPLOAD_INVALID" in reply

@@ -8,11 +8,13 @@ same state and blob store as the ECR API, through the same operations
 
 from __future__ import annotations
 
+import logging
 import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
+from werkzeug.exceptions import HTTPException
 from werkzeug.wrappers import Request, Response
 
 from ..errors import ServiceError
@@ -21,6 +23,8 @@ from ..state import Backend, Repository
 from . import blobs, listing, manifests
 from .auth import authenticate
 from .errors import API_VERSION_HEADER, RegistryError, name_unknown
+
+log = logging.getLogger(__name__)
 
 NAME = r"(?P<name>[a-z0-9]+(?:(?:\.|_|__|-+)[a-z0-9]+)*(?:/[a-z0-9]+(?:(?:\.|_|__|-+)[a-z0-9]+)*)*)"
 
@@ -95,6 +99,14 @@ class RegistryApp:
             response = self.dispatch(request)
         except RegistryError as error:
             response = error.response()
+        except HTTPException as error:  # werkzeug's: e.g. the client hung up mid-body
+            code = "BLOB_UPLOAD_INVALID" if "/blobs/uploads/" in request.path else "UNSUPPORTED"
+            response = RegistryError(
+                code, error.description or error.name, error.code or 400
+            ).response()
+        except Exception as error:  # a bug of ours: still the registry's error format
+            log.exception("internal error on %s %s", request.method, request.path)
+            response = RegistryError("UNKNOWN", f"internal error: {error!r}", 500).response()
         response.headers[API_VERSION_HEADER[0]] = API_VERSION_HEADER[1]
         return response(environ, start_response)
 

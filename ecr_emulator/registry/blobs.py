@@ -179,12 +179,23 @@ def _append_body(call: RegistryCall, session: UploadSession) -> int:
                 },
             )
     length = request.content_length
+    if content_range and length is not None and length != int(match[2]) - int(match[1]) + 1:
+        raise RegistryError(
+            "BLOB_UPLOAD_INVALID",
+            f"Content-Range {content_range} does not match Content-Length {length}",
+            400,
+            {"range": content_range, "length": length},
+        )
     if length == 0:
         return size
     try:
         return layers.append_to_upload(call.context, session, request.stream, length)
     except UnknownUpload:
         raise upload_unknown(session.upload_id) from None
+    except OSError as error:  # a broken chunked encoding, a body cut short
+        raise RegistryError(
+            "BLOB_UPLOAD_INVALID", f"the request body could not be read: {error}", 400
+        ) from None
 
 
 def _complete(

@@ -86,7 +86,10 @@ def _read_manifest(call: RegistryCall) -> bytes:
         raise RegistryError(
             "MANIFEST_INVALID", "manifest is larger than 4 MiB", 413, {"size": length}
         )
-    body = call.request.stream.read(MAX_MANIFEST_BYTES + 1)
+    try:
+        body = call.request.stream.read(MAX_MANIFEST_BYTES + 1)
+    except OSError as error:  # a broken chunked encoding, a body cut short
+        raise manifest_invalid(f"the request body could not be read: {error}") from None
     if len(body) > MAX_MANIFEST_BYTES:
         raise RegistryError("MANIFEST_INVALID", "manifest is larger than 4 MiB", 413)
     return body
