@@ -39,6 +39,8 @@ _FAKE_CREDENTIALS = {
     "AWS_DEFAULT_REGION": "us-east-1",
 }
 
+_DISPATCH_HEADERS = ("X-Amz-Target", "Authorization")
+
 _active: list[mock_ecr] = []
 _active_lock = threading.Lock()
 
@@ -63,9 +65,10 @@ def _answer_in_process(
         body = body.encode()
     elif hasattr(body, "read"):
         body = body.read()
-    headers = {
+    headers = {  # all the dispatcher reads; botocore may hold them as bytes
         name: value.decode("latin-1") if isinstance(value, bytes) else value
-        for name, value in request.headers.items()
+        for name in _DISPATCH_HEADERS
+        if (value := request.headers.get(name)) is not None
     }
     answer = _active[-1].dispatcher.handle(headers, body or b"")
     return AWSResponse(request.url, answer.status, answer.headers, _RawBody(answer.body))
