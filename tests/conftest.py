@@ -6,30 +6,30 @@ server (``server``); tests that take it run against both.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 from collections.abc import Iterator
 
 import boto3
 import pytest
+from botocore.config import Config
+from registry_client import DOCKER_CONFIG, DOCKER_LAYER, DOCKER_MANIFEST, digest_of
 
 from ecr_emulator import mock_ecr
 from ecr_emulator.server import BackgroundServer
 
-os.environ.setdefault("AWS_ACCESS_KEY_ID", "testing")
-os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "testing")
-os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
-
-DOCKER_MANIFEST = "application/vnd.docker.distribution.manifest.v2+json"
-DOCKER_CONFIG = "application/vnd.docker.container.image.v1+json"
-DOCKER_LAYER = "application/vnd.docker.image.rootfs.diff.tar.gzip"
-OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
-OCI_INDEX = "application/vnd.oci.image.index.v1+json"
+# What boto3 and the aws CLI sign with unless a test names an account.
+TEST_CREDENTIALS = {
+    "AWS_ACCESS_KEY_ID": "testing",
+    "AWS_SECRET_ACCESS_KEY": "testing",
+    "AWS_DEFAULT_REGION": "us-east-1",
+}
+for _name, _value in TEST_CREDENTIALS.items():
+    os.environ.setdefault(_name, _value)
 
 
 def fake_digest(seed: str) -> str:
-    return "sha256:" + hashlib.sha256(seed.encode()).hexdigest()
+    return digest_of(seed.encode())
 
 
 def docker_manifest(seed: str = "a", layer_sizes: tuple[int, ...] = (100, 200)) -> str:
@@ -51,18 +51,18 @@ def docker_manifest(seed: str = "a", layer_sizes: tuple[int, ...] = (100, 200)) 
     )
 
 
-def manifest_digest(manifest: str) -> str:
-    return "sha256:" + hashlib.sha256(manifest.encode()).hexdigest()
-
-
-def client(endpoint_url: str | None = None, region: str = "us-east-1", account: str | None = None):
-    """A boto3 ECR client; ``account`` (12 digits) becomes the access key id."""
-    options = {"region_name": region}
-    if endpoint_url:
-        options["endpoint_url"] = endpoint_url
+def ecr_client(
+    region: str = "us-east-1",
+    account: str | None = None,
+    *,
+    endpoint_url: str | None = None,
+    config: Config | None = None,
+):
+    """A boto3 ECR client; ``account`` (12 digits) becomes the access key id, else the
+    environment's credentials sign."""
+    options = {"region_name": region, "endpoint_url": endpoint_url, "config": config}
     if account:
-        options["aws_access_key_id"] = account
-        options["aws_secret_access_key"] = "secret"
+        options.update(aws_access_key_id=account, aws_secret_access_key="secret")
     return boto3.client("ecr", **options)
 
 
@@ -80,7 +80,13 @@ def ecr_target(request) -> Iterator[str | None]:
 @pytest.fixture
 def ecr(ecr_target):
     """A boto3 ECR client for ``ecr_target``: runs each test in-process and against the server."""
-    return client(ecr_target)
+    return ecr_client(endpoint_url=ecr_target)
+
+
+@pytest.fixture
+def raw_ecr(ecr_target):
+    """A client for the same target that sends whatever it is given (no client-side checks)."""
+    return ecr_client(endpoint_url=ecr_target, config=Config(parameter_validation=False))
 
 
 @pytest.fixture
@@ -88,6 +94,6 @@ def make_client(ecr_target):
     """Build more clients (other accounts or regions) for the same target."""
 
     def build(region: str = "us-east-1", account: str | None = None):
-        return client(ecr_target, region=region, account=account)
+        return ecr_client(region, account, endpoint_url=ecr_target)
 
     return build

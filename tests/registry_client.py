@@ -1,5 +1,7 @@
 """A tiny registry client on ``requests`` for the tests: login from GetAuthorizationToken,
-push blobs and manifests the way docker and the OCI spec describe."""
+push blobs and manifests the way docker and the OCI spec describe.
+
+The media types and digest helpers here are the ones every test module uses."""
 
 from __future__ import annotations
 
@@ -16,6 +18,7 @@ OCI_INDEX = "application/vnd.oci.image.index.v1+json"
 OCI_CONFIG = "application/vnd.oci.image.config.v1+json"
 OCI_LAYER = "application/vnd.oci.image.layer.v1.tar+gzip"
 DOCKER_MANIFEST = "application/vnd.docker.distribution.manifest.v2+json"
+DOCKER_LIST = "application/vnd.docker.distribution.manifest.list.v2+json"
 DOCKER_CONFIG = "application/vnd.docker.container.image.v1+json"
 DOCKER_LAYER = "application/vnd.docker.image.rootfs.diff.tar.gzip"
 
@@ -128,8 +131,11 @@ def image_manifest(
     }
 
 
-def manifest_digest(manifest: dict | bytes, algorithm: str = "sha256") -> str:
-    body = manifest if isinstance(manifest, bytes) else json.dumps(manifest).encode()
+def manifest_digest(manifest: dict | str | bytes, algorithm: str = "sha256") -> str:
+    """The digest of a manifest as sent: bytes or text as they are, a dict as ``json.dumps``."""
+    if isinstance(manifest, dict):
+        manifest = json.dumps(manifest)
+    body = manifest.encode() if isinstance(manifest, str) else manifest
     return digest_of(body, algorithm)
 
 

@@ -1,18 +1,17 @@
-"""Helpers for the tests that drive the emulator with container tools (docker, skopeo, compose).
+"""Helpers for the tests that run the real ``ecr-emulator serve`` in a subprocess
+(test_server) and drive it with container tools (docker, skopeo, compose).
 
-Those tests run the real ``ecr-emulator serve`` in a subprocess and real client
-binaries against it.  A missing tool skips them, unless ``ECR_EMULATOR_REQUIRE_DOCKER=1``
+A missing tool skips those tests, unless ``ECR_EMULATOR_REQUIRE_DOCKER=1``
 (set by ``.ci/run``) turns the skip into a failure.
 """
 
 from __future__ import annotations
 
-import base64
 import gzip
-import hashlib
 import io
 import json
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -20,27 +19,29 @@ import sys
 import tarfile
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 from urllib.request import urlopen
 
-import boto3
 import pytest
+from conftest import TEST_CREDENTIALS, ecr_client
+from registry_client import OCI_INDEX, OCI_MANIFEST, digest_of, image_manifest, login
 
 ROOT = Path(__file__).resolve().parent.parent
 REQUIRE_TOOLS = os.environ.get("ECR_EMULATOR_REQUIRE_DOCKER") == "1"
 BUSYBOX = Path("/bin/busybox")
 PYTHON_BASE_IMAGE = os.environ.get("ECR_EMULATOR_TEST_BASE_IMAGE", "local/python3-base:bookworm")
 
-DOCKER_MANIFEST = "application/vnd.docker.distribution.manifest.v2+json"
-DOCKER_LIST = "application/vnd.docker.distribution.manifest.list.v2+json"
-DOCKER_CONFIG = "application/vnd.docker.container.image.v1+json"
-OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
-OCI_INDEX = "application/vnd.oci.image.index.v1+json"
-OCI_CONFIG = "application/vnd.oci.image.config.v1+json"
-OCI_LAYER = "application/vnd.oci.image.layer.v1.tar+gzip"
+# The console script pip installed next to this interpreter (a pyenv shim would add ~0.3 s).
+_BESIDE = Path(sys.executable).with_name("ecr-emulator")
+CONSOLE_SCRIPT = [
+    str(_BESIDE) if _BESIDE.exists() else shutil.which("ecr-emulator") or "ecr-emulator"
+]
+PYTHON_MODULE = [sys.executable, "-m", "ecr_emulator"]
+LISTENING = re.compile(r"listening on http://127\.0\.0\.1:(\d+)")
 
 
 # --- skip or fail ---------------------------------------------------------------------------
@@ -121,69 +122,64 @@ def free_port() -> int:
 
 
 class EmulatorProcess:
-    """``ecr-emulator serve`` in a subprocess, on a free loopback port, blobs in ``data_dir``.
+    """``command serve --host 127.0.0.1 --port P *options`` in a subprocess, healthy once built.
 
-    It logs every request (``--log-level DEBUG``) to ``log_path`` so tests can see
-    which registry calls a client made.
+    ``port`` is a free loopback port unless given; with 0 the server picks one and its
+    "listening on" line says which.  Its output goes to ``log_path``.
     """
 
-    def __init__(self, data_dir: Path, log_path: Path, *extra_args: str) -> None:
-        self.port = free_port()
-        self.host = f"127.0.0.1:{self.port}"
-        self.url = f"http://{self.host}"
+    def __init__(
+        self, command: Sequence[str], log_path: Path, *options: str, port: int | None = None
+    ) -> None:
+        self.port = free_port() if port is None else port
         self.log_path = log_path
-        command = [
-            sys.executable,
-            "-m",
-            "ecr_emulator",
-            "serve",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(self.port),
-            "--data-dir",
-            str(data_dir),
-            "--log-level",
-            "DEBUG",
-            *extra_args,
-            "--registry-host",
-        ]
-        self._log = log_path.open("wb")
-        self.process = subprocess.Popen(
-            command, stdout=self._log, stderr=subprocess.STDOUT, cwd=ROOT
-        )
-        self._wait_until_healthy()
+        argv = [*command, "serve", "--host", "127.0.0.1", "--port", str(self.port), *options]
+        with log_path.open("wb") as log:
+            self.process = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, cwd=ROOT)
+        try:
+            if self.port == 0:
+                self.port = int(self._wait_for(lambda: LISTENING.search(self.log_text()))[1])
+            self._wait_for(self._healthy)
+        except BaseException:
+            self.stop()
+            raise
 
-    def _wait_until_healthy(self) -> None:
-        deadline = time.monotonic() + 30
+    @property
+    def host(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}"
+
+    def _healthy(self) -> bool:
+        try:
+            with urlopen(f"{self.url}/_emulator/health", timeout=1) as answer:
+                return answer.status == 200
+        except OSError:
+            return False
+
+    def _wait_for(self, condition: Callable[[], object], timeout: float = 30.0):
+        deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
-                raise AssertionError(f"ecr-emulator exited early:\n{self.log()}")
-            try:
-                with urlopen(f"{self.url}/_emulator/health", timeout=1) as answer:
-                    if answer.status == 200:
-                        return
-            except OSError:
-                time.sleep(0.1)
-        self.stop()
-        raise AssertionError(f"ecr-emulator did not become healthy:\n{self.log()}")
+                pytest.fail(f"server exited with {self.process.returncode}:\n{self.log_text()}")
+            found = condition()
+            if found:
+                return found
+            time.sleep(0.05)
+        pytest.fail(f"server not ready after {timeout} s:\n{self.log_text()}")
 
-    def log(self) -> str:
+    def log_text(self) -> str:
         return self.log_path.read_text(errors="replace")
 
-    def ecr(self):
-        return boto3.client(
-            "ecr",
-            region_name="us-east-1",
-            endpoint_url=self.url,
-            aws_access_key_id="testing",
-            aws_secret_access_key="testing",
-        )
+    def client(self, region: str = "us-east-1", account: str | None = None):
+        """A boto3 ECR client of this server (see ``conftest.ecr_client``)."""
+        return ecr_client(region, account, endpoint_url=self.url)
 
     def password(self) -> str:
         """A registry password from GetAuthorizationToken (boto3)."""
-        token = self.ecr().get_authorization_token()["authorizationData"][0]["authorizationToken"]
-        user, _, password = base64.b64decode(token).decode().partition(":")
+        _, user, password = login(self.client())
         assert user == "AWS"
         return password
 
@@ -195,16 +191,34 @@ class EmulatorProcess:
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait()
-        self._log.close()
+
+
+@contextmanager
+def serving(
+    command: Sequence[str], log_path: Path, *options: str, port: int | None = None
+) -> Iterator[EmulatorProcess]:
+    """An ``EmulatorProcess`` for the ``with`` block, always stopped after it."""
+    server = EmulatorProcess(command, log_path, *options, port=port)
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@contextmanager
+def registry_for_tools(base: Path) -> Iterator[EmulatorProcess]:
+    """The emulator that container tools push to: URIs naming it (bare ``--registry-host``),
+    blobs in ``base/data`` and every request logged (DEBUG) to ``base/server.log``."""
+    options = ("--data-dir", str(base / "data"), "--log-level", "DEBUG", "--registry-host")
+    with serving(PYTHON_MODULE, base / "server.log", *options) as server:
+        yield server
 
 
 def aws_env() -> dict[str, str]:
     """Environment for the aws CLI and boto3 in subprocesses: test credentials, no config files."""
     env = dict(os.environ)
     env.update(
-        AWS_ACCESS_KEY_ID="testing",
-        AWS_SECRET_ACCESS_KEY="testing",
-        AWS_DEFAULT_REGION="us-east-1",
+        TEST_CREDENTIALS,
         AWS_CONFIG_FILE=os.devnull,
         AWS_SHARED_CREDENTIALS_FILE=os.devnull,
     )
@@ -281,10 +295,6 @@ def run_label() -> str:
 # --- OCI image layouts built by hand (no docker engine needed) ------------------------------
 
 
-def _sha256(data: bytes) -> str:
-    return "sha256:" + hashlib.sha256(data).hexdigest()
-
-
 def _tar_gz(files: dict[str, bytes]) -> tuple[bytes, bytes]:
     """A deterministic gzipped tar of ``files``; returns (compressed, uncompressed)."""
     raw = io.BytesIO()
@@ -324,7 +334,7 @@ class OciLayout:
         self._save_index()
 
     def _blob(self, data: bytes) -> str:
-        digest = _sha256(data)
+        digest = digest_of(data)
         (self.path / "blobs" / "sha256" / digest.split(":", 1)[1]).write_bytes(data)
         return digest
 
@@ -346,17 +356,12 @@ class OciLayout:
                 "architecture": architecture,
                 "os": "linux",
                 "config": {"Cmd": ["/bin/busybox", "sh", "/hello"]},
-                "rootfs": {"type": "layers", "diff_ids": [_sha256(uncompressed)]},
+                "rootfs": {"type": "layers", "diff_ids": [digest_of(uncompressed)]},
             }
         ).encode()
         config_digest = self._blob(config)
         manifest = json.dumps(
-            {
-                "schemaVersion": 2,
-                "mediaType": OCI_MANIFEST,
-                "config": {"mediaType": OCI_CONFIG, "digest": config_digest, "size": len(config)},
-                "layers": [{"mediaType": OCI_LAYER, "digest": layer_digest, "size": len(layer)}],
-            }
+            image_manifest([(layer_digest, len(layer))], (config_digest, len(config)))
         ).encode()
         image = LayoutImage(manifest, self._blob(manifest), config_digest, layer_digest, len(layer))
         if tag:

@@ -5,9 +5,8 @@ from __future__ import annotations
 import base64
 import datetime as dt
 
-import boto3
 import pytest
-from conftest import docker_manifest
+from conftest import docker_manifest, ecr_client
 from freezegun import freeze_time
 
 from ecr_emulator import ManualClock, mock_ecr
@@ -22,13 +21,6 @@ def password_of(entry: dict) -> str:
     assert user == "AWS"
     assert password
     return password
-
-
-def ecr_client(region: str = "us-east-1", account: str | None = None, endpoint_url=None):
-    options = {"region_name": region, "endpoint_url": endpoint_url}
-    if account:
-        options.update(aws_access_key_id=account, aws_secret_access_key="secret")
-    return boto3.client("ecr", **options)
 
 
 # --- through both targets -------------------------------------------------------------------

@@ -13,9 +13,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-import boto3
 import pytest
-from conftest import docker_manifest, manifest_digest
+from conftest import docker_manifest, ecr_client
+from registry_client import manifest_digest
 
 from ecr_emulator.tokens import verify_password
 
@@ -53,13 +53,7 @@ def aws(ecr_server, tmp_path):
 @pytest.fixture
 def ecr(ecr_server):
     """boto3 for the same account and region as the CLI (overrides the two-target fixture)."""
-    return boto3.client(
-        "ecr",
-        region_name=REGION,
-        endpoint_url=ecr_server.url,
-        aws_access_key_id=ACCOUNT,
-        aws_secret_access_key="secret",
-    )
+    return ecr_client(REGION, ACCOUNT, endpoint_url=ecr_server.url)
 
 
 def ok_json(done: subprocess.CompletedProcess) -> dict:

@@ -8,11 +8,9 @@ from __future__ import annotations
 
 import json
 
-import boto3
 import botocore.session
 import pytest
 import requests
-from botocore.config import Config
 from botocore.exceptions import ClientError
 
 ECR = "AmazonEC2ContainerRegistry_V20150921"
@@ -216,19 +214,13 @@ def test_enum_outside_the_model_is_validation_exception(post):
     assert "Member must satisfy enum value set: [MUTABLE, IMMUTABLE" in message
 
 
-def test_validation_via_boto3_without_client_side_checks(ecr_target):
-    unchecked = boto3.client(
-        "ecr",
-        region_name="us-east-1",
-        endpoint_url=ecr_target,
-        config=Config(parameter_validation=False),
-    )
+def test_validation_via_boto3_without_client_side_checks(raw_ecr):
     with pytest.raises(ClientError) as raised:
-        unchecked.describe_repositories(maxResults=5000)
+        raw_ecr.describe_repositories(maxResults=5000)
     assert raised.value.response["Error"]["Code"] == "ValidationException"
     assert "less than or equal to 1000" in raised.value.response["Error"]["Message"]
     with pytest.raises(ClientError) as raised:
-        unchecked.create_repository()
+        raw_ecr.create_repository()
     assert raised.value.response["Error"]["Code"] == "ValidationException"
     assert "Member must not be null" in raised.value.response["Error"]["Message"]
 

@@ -14,15 +14,14 @@ from pathlib import Path
 
 import pytest
 import requests
+from registry_client import DOCKER_CONFIG, DOCKER_LIST, DOCKER_MANIFEST
 from support import (
     BUSYBOX,
-    DOCKER_CONFIG,
-    DOCKER_LIST,
-    DOCKER_MANIFEST,
     Docker,
     EmulatorProcess,
     aws_cli,
     aws_env,
+    registry_for_tools,
     require_docker,
     require_file,
     run,
@@ -38,10 +37,8 @@ PUSHED_DIGEST = re.compile(r"digest: (sha256:[0-9a-f]{64}) size: (\d+)")
 def emulator(tmp_path_factory) -> Iterator[EmulatorProcess]:
     require_docker()
     require_file(BUSYBOX, "busybox-static")
-    base = tmp_path_factory.mktemp("docker-emulator")
-    server = EmulatorProcess(base / "data", base / "server.log")
-    yield server
-    server.stop()
+    with registry_for_tools(tmp_path_factory.mktemp("docker-emulator")) as server:
+        yield server
 
 
 @pytest.fixture(scope="module")
@@ -81,7 +78,7 @@ def push(docker: Docker, local: str, remote: str) -> tuple[str, int]:
 
 
 def test_push_rmi_pull_run(emulator, docker, build):
-    ecr = emulator.ecr()
+    ecr = emulator.client()
     ecr.create_repository(repositoryName="docker/hello")
     local = build("hello-from-ecr-emulator")
     remote = f"{emulator.host}/docker/hello:v1"
@@ -118,7 +115,7 @@ def test_push_rmi_pull_run(emulator, docker, build):
 
 
 def test_immutable_tag_cannot_be_overwritten(emulator, docker, build):
-    ecr = emulator.ecr()
+    ecr = emulator.client()
     ecr.create_repository(repositoryName="docker/immutable", imageTagMutability="IMMUTABLE")
     remote = f"{emulator.host}/docker/immutable:release"
     first, _ = push(docker, build("first"), remote)
@@ -138,7 +135,7 @@ def test_immutable_tag_cannot_be_overwritten(emulator, docker, build):
 
 
 def test_push_without_login_is_refused(emulator, docker, build, tmp_path):
-    ecr = emulator.ecr()
+    ecr = emulator.client()
     ecr.create_repository(repositoryName="docker/private")
     anonymous = docker.with_config(tmp_path / "no-credentials")
     remote = f"{emulator.host}/docker/private:v1"
@@ -157,14 +154,14 @@ def test_push_to_missing_repository_fails(emulator, docker, build):
     refused = docker("push", remote, check=False)
     assert refused.returncode != 0
     assert "name unknown" in (refused.stdout + refused.stderr).lower()
-    ecr = emulator.ecr()
+    ecr = emulator.client()
     with pytest.raises(ecr.exceptions.RepositoryNotFoundException):
         ecr.describe_repositories(repositoryNames=["docker/never-created"])
 
 
 def push_two_platforms(emulator, docker, build, repository: str) -> tuple[dict[str, str], str]:
     """Push one busybox image per platform; returns ({arch: digest}, the engine's arch)."""
-    emulator.ecr().create_repository(repositoryName=repository)
+    emulator.client().create_repository(repositoryName=repository)
     native = docker("version", "--format", "{{.Server.Arch}}").stdout.strip()
     other = "arm64" if native != "arm64" else "amd64"
     repo = f"{emulator.host}/{repository}"
@@ -177,7 +174,7 @@ def push_two_platforms(emulator, docker, build, repository: str) -> tuple[dict[s
 
 def check_index(emulator, docker, repository: str, tag: str, digest: str, native: str) -> None:
     """DescribeImages sees the index; docker pull resolves it to the engine's own platform."""
-    ecr = emulator.ecr()
+    ecr = emulator.client()
     (index,) = ecr.describe_images(repositoryName=repository, imageIds=[{"imageTag": tag}])[
         "imageDetails"
     ]

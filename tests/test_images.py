@@ -13,16 +13,17 @@ import json
 
 import boto3
 import pytest
-from botocore.config import Config
 from botocore.exceptions import ClientError
-from conftest import (
+from conftest import docker_manifest, fake_digest
+from registry_client import (
     DOCKER_CONFIG,
     DOCKER_LAYER,
+    DOCKER_LIST,
     DOCKER_MANIFEST,
+    OCI_CONFIG,
     OCI_INDEX,
+    OCI_LAYER,
     OCI_MANIFEST,
-    docker_manifest,
-    fake_digest,
     manifest_digest,
 )
 
@@ -32,9 +33,6 @@ ACCOUNT = "123456789012"
 REPO = "team-a/web-app"
 SCHEMA1 = "application/vnd.docker.distribution.manifest.v1+json"
 SCHEMA1_SIGNED = "application/vnd.docker.distribution.manifest.v1+prettyjws"
-MANIFEST_LIST = "application/vnd.docker.distribution.manifest.list.v2+json"
-OCI_CONFIG = "application/vnd.oci.image.config.v1+json"
-OCI_LAYER = "application/vnd.oci.image.layer.v1.tar+gzip"
 OCI_EMPTY = "application/vnd.oci.empty.v1+json"
 SBOM = "application/vnd.example.sbom.v1+json"
 
@@ -246,7 +244,7 @@ def test_put_image_schema1_declared_media_type_is_kept(ecr, repo):
     assert image["imageManifestMediaType"] == SCHEMA1_SIGNED
 
 
-@pytest.mark.parametrize("media_type", [MANIFEST_LIST, OCI_INDEX])
+@pytest.mark.parametrize("media_type", [DOCKER_LIST, OCI_INDEX])
 def test_put_image_index(ecr, repo, media_type):
     children = [docker_manifest("amd", (100, 200)), docker_manifest("arm", (50, 500))]
     for child in children:
@@ -316,7 +314,7 @@ def test_put_image_index_with_artifact_type_and_subject(ecr, repo):
     [
         (docker_manifest("a"), OCI_MANIFEST),
         (oci_manifest("a"), DOCKER_MANIFEST),
-        (image_index([docker_manifest("a")]), MANIFEST_LIST),
+        (image_index([docker_manifest("a")]), DOCKER_LIST),
     ],
     ids=["docker-as-oci", "oci-as-docker", "oci-index-as-list"],
 )
@@ -628,7 +626,7 @@ def test_strict_mode_requires_index_children_in_the_repository():
         children = [strict_manifest(ecr, "amd64"), strict_manifest(ecr, "arm64", "elsewhere")]
         put(ecr, children[0])
         put(ecr, children[1], repository="elsewhere")  # in the registry, not in this repository
-        index = image_index(children, MANIFEST_LIST)
+        index = image_index(children, DOCKER_LIST)
         code, message = put_error(ecr, index, imageTag="multi")
         assert code == "ReferencedImagesNotFoundException"
         assert manifest_digest(children[1]) in message
@@ -639,7 +637,7 @@ def test_strict_mode_requires_index_children_in_the_repository():
 
         upload(ecr, b"arm64-layer")
         put(ecr, children[1])
-        assert put(ecr, index, "multi")["imageManifestMediaType"] == MANIFEST_LIST
+        assert put(ecr, index, "multi")["imageManifestMediaType"] == DOCKER_LIST
 
 
 def test_default_mode_accepts_unknown_layers_and_children(ecr, repo):
@@ -762,24 +760,18 @@ def test_batch_get_image_records_the_pull_time(ecr, repo):
     assert "lastRecordedPullTime" not in detail(ecr, manifest_digest(docker_manifest("b")))
 
 
-def test_batch_get_image_errors(ecr, ecr_target, repo):
+def test_batch_get_image_errors(ecr, raw_ecr, repo):
     with pytest.raises(ClientError) as excinfo:
         ecr.batch_get_image(repositoryName="missing", imageIds=[{"imageTag": "v1"}])
     assert error_of(excinfo)[0] == "RepositoryNotFoundException"
 
-    unvalidated = boto3.client(
-        "ecr",
-        region_name="us-east-1",
-        endpoint_url=ecr_target,
-        config=Config(parameter_validation=False),
-    )
     with pytest.raises(ClientError) as excinfo:
-        unvalidated.batch_get_image(repositoryName=REPO, imageIds=[])
+        raw_ecr.batch_get_image(repositoryName=REPO, imageIds=[])
     code, message = error_of(excinfo)
     assert code == "ValidationException"
     assert "imageIds" in message
     with pytest.raises(ClientError) as excinfo:
-        unvalidated.batch_get_image(
+        raw_ecr.batch_get_image(
             repositoryName=REPO, imageIds=[{"imageTag": f"t{i}"} for i in range(101)]
         )
     assert error_of(excinfo)[0] == "ValidationException"
@@ -890,7 +882,7 @@ def test_batch_delete_image_referenced_by_an_index(ecr, repo):
     children = [docker_manifest("amd"), docker_manifest("arm")]
     for child in children:
         put(ecr, child)
-    index = image_index(children, MANIFEST_LIST)
+    index = image_index(children, DOCKER_LIST)
     put(ecr, index, "multi")
     child_digest = manifest_digest(children[0])
 

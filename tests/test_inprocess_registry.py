@@ -10,21 +10,17 @@ import http.server
 import threading
 from collections.abc import Iterator
 
-import boto3
 import pytest
 import requests
 import requests.adapters
 import responses
+from conftest import ecr_client
 from registry_client import OCI_MANIFEST, RegistryClient, digest_of, error_codes
 
 from ecr_emulator import mock_ecr
 
 AWS_HOST = "https://123456789012.dkr.ecr.us-east-1.amazonaws.com"
 ORIGINAL_SEND = requests.adapters.HTTPAdapter.send
-
-
-def ecr_client(region: str = "us-east-1"):
-    return boto3.client("ecr", region_name=region)
 
 
 @pytest.fixture

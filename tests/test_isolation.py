@@ -6,7 +6,8 @@ import itertools
 
 import pytest
 from botocore.exceptions import ClientError
-from conftest import docker_manifest, manifest_digest
+from conftest import docker_manifest
+from registry_client import manifest_digest
 
 ACCOUNTS = ("111111111111", "222222222222")
 REGIONS = ("us-east-1", "eu-west-1")

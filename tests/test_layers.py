@@ -30,20 +30,25 @@ def repo(ecr) -> str:
     return REPO
 
 
+def part(ecr, upload_id: str, first: int, data: bytes, repository: str = REPO) -> dict:
+    """UploadLayerPart of ``data`` starting at byte ``first``; the answer."""
+    return ecr.upload_layer_part(
+        repositoryName=repository,
+        uploadId=upload_id,
+        partFirstByte=first,
+        partLastByte=first + len(data) - 1,
+        layerPartBlob=data,
+    )
+
+
 def upload(ecr, data: bytes, parts: int = 1, repository: str = REPO) -> str:
     """InitiateLayerUpload, UploadLayerPart per part, CompleteLayerUpload; the digest."""
     upload_id = ecr.initiate_layer_upload(repositoryName=repository)["uploadId"]
     size = -(-len(data) // parts)
     for first in range(0, len(data), size):
-        part = data[first : first + size]
-        answer = ecr.upload_layer_part(
-            repositoryName=repository,
-            uploadId=upload_id,
-            partFirstByte=first,
-            partLastByte=first + len(part) - 1,
-            layerPartBlob=part,
-        )
-        assert answer["lastByteReceived"] == first + len(part) - 1
+        chunk = data[first : first + size]
+        answer = part(ecr, upload_id, first, chunk, repository)
+        assert answer["lastByteReceived"] == first + len(chunk) - 1
     digest = digest_of(data)
     completed = ecr.complete_layer_upload(
         repositoryName=repository, uploadId=upload_id, layerDigests=[digest]
@@ -96,45 +101,21 @@ def test_layers_belong_to_their_repository(ecr, repo):
     assert layer["layerAvailability"] == "UNAVAILABLE"
     upload_id = ecr.initiate_layer_upload(repositoryName=repo)["uploadId"]
     with pytest.raises(ClientError) as raised:
-        ecr.upload_layer_part(
-            repositoryName="elsewhere",
-            uploadId=upload_id,
-            partFirstByte=0,
-            partLastByte=0,
-            layerPartBlob=b"x",
-        )
+        part(ecr, upload_id, 0, b"x", repository="elsewhere")
     assert error_of(raised)["Code"] == "UploadNotFoundException"
 
 
 def test_a_part_after_a_gap_is_invalid(ecr, repo):
     upload_id = ecr.initiate_layer_upload(repositoryName=repo)["uploadId"]
-    ecr.upload_layer_part(
-        repositoryName=repo,
-        uploadId=upload_id,
-        partFirstByte=0,
-        partLastByte=4,
-        layerPartBlob=b"abcde",
-    )
+    part(ecr, upload_id, 0, b"abcde")
     with pytest.raises(ClientError) as raised:
-        ecr.upload_layer_part(
-            repositoryName=repo,
-            uploadId=upload_id,
-            partFirstByte=10,
-            partLastByte=14,
-            layerPartBlob=b"klmno",
-        )
+        part(ecr, upload_id, 10, b"klmno")
     error = raised.value.response
     assert error["Error"]["Code"] == "InvalidLayerPartException"
     assert error["lastValidByteReceived"] == 4
     assert error["uploadId"] == upload_id
     # The upload survives the refused part and carries on from where it was.
-    ecr.upload_layer_part(
-        repositoryName=repo,
-        uploadId=upload_id,
-        partFirstByte=5,
-        partLastByte=9,
-        layerPartBlob=b"fghij",
-    )
+    part(ecr, upload_id, 5, b"fghij")
     completed = ecr.complete_layer_upload(
         repositoryName=repo, uploadId=upload_id, layerDigests=[digest_of(b"abcdefghij")]
     )
@@ -143,13 +124,7 @@ def test_a_part_after_a_gap_is_invalid(ecr, repo):
 
 def test_complete_with_the_wrong_digest_is_invalid_layer(ecr, repo):
     upload_id = ecr.initiate_layer_upload(repositoryName=repo)["uploadId"]
-    ecr.upload_layer_part(
-        repositoryName=repo,
-        uploadId=upload_id,
-        partFirstByte=0,
-        partLastByte=2,
-        layerPartBlob=b"abc",
-    )
+    part(ecr, upload_id, 0, b"abc")
     wrong = digest_of(b"xyz")
     with pytest.raises(ClientError) as raised:
         ecr.complete_layer_upload(repositoryName=repo, uploadId=upload_id, layerDigests=[wrong])
@@ -163,13 +138,7 @@ def test_complete_with_the_wrong_digest_is_invalid_layer(ecr, repo):
 def test_complete_of_an_existing_layer_is_layer_already_exists(ecr, repo):
     upload(ecr, b"twice")
     upload_id = ecr.initiate_layer_upload(repositoryName=repo)["uploadId"]
-    ecr.upload_layer_part(
-        repositoryName=repo,
-        uploadId=upload_id,
-        partFirstByte=0,
-        partLastByte=4,
-        layerPartBlob=b"twice",
-    )
+    part(ecr, upload_id, 0, b"twice")
     with pytest.raises(ClientError) as raised:
         ecr.complete_layer_upload(
             repositoryName=repo, uploadId=upload_id, layerDigests=[digest_of(b"twice")]
@@ -189,13 +158,7 @@ def test_complete_of_an_empty_upload_is_empty_upload(ecr, repo):
 def test_unknown_upload_is_upload_not_found(ecr, repo):
     unknown = str(uuid.uuid4())  # the model insists on a UUID
     with pytest.raises(ClientError) as raised:
-        ecr.upload_layer_part(
-            repositoryName=repo,
-            uploadId=unknown,
-            partFirstByte=0,
-            partLastByte=0,
-            layerPartBlob=b"x",
-        )
+        part(ecr, unknown, 0, b"x")
     assert error_of(raised)["Code"] == "UploadNotFoundException"
     with pytest.raises(ClientError) as raised:
         ecr.complete_layer_upload(
@@ -203,9 +166,7 @@ def test_unknown_upload_is_upload_not_found(ecr, repo):
         )
     assert error_of(raised)["Code"] == "UploadNotFoundException"
     finished = ecr.initiate_layer_upload(repositoryName=repo)["uploadId"]
-    ecr.upload_layer_part(
-        repositoryName=repo, uploadId=finished, partFirstByte=0, partLastByte=0, layerPartBlob=b"x"
-    )
+    part(ecr, finished, 0, b"x")
     ecr.complete_layer_upload(
         repositoryName=repo, uploadId=finished, layerDigests=[digest_of(b"x")]
     )
@@ -214,16 +175,6 @@ def test_unknown_upload_is_upload_not_found(ecr, repo):
             repositoryName=repo, uploadId=finished, layerDigests=[digest_of(b"x")]
         )
     assert error_of(raised)["Code"] == "UploadNotFoundException"
-
-
-def part(ecr, upload_id: str, first: int, data: bytes, repository: str = REPO) -> None:
-    ecr.upload_layer_part(
-        repositoryName=repository,
-        uploadId=upload_id,
-        partFirstByte=first,
-        partLastByte=first + len(data) - 1,
-        layerPartBlob=data,
-    )
 
 
 def test_parallel_uploads_under_frozen_time(ecr, repo):

@@ -12,7 +12,7 @@ from collections.abc import Iterator
 
 import pytest
 import requests
-from conftest import client
+from conftest import ecr_client
 from registry_client import (
     DOCKER_MANIFEST,
     OCI_INDEX,
@@ -34,7 +34,7 @@ REPO = "team/app"
 @pytest.fixture
 def api(ecr_server):
     """A boto3 ECR client of the live server, with ``REPO`` created."""
-    boto = client(ecr_server.url)
+    boto = ecr_client(endpoint_url=ecr_server.url)
     boto.create_repository(repositoryName=REPO)
     return boto
 
@@ -87,7 +87,7 @@ def test_expired_token_is_denied_with_403():
     clock = ManualClock()
     server = BackgroundServer(EmulatorApp(Backend(clock=clock))).start()
     try:
-        boto = client(server.url)
+        boto = ecr_client(endpoint_url=server.url)
         registry = RegistryClient(boto, server.url)
         assert registry.get("/v2/").status_code == 200
         clock.advance(hours=11, minutes=59)
@@ -102,7 +102,7 @@ def test_expired_token_is_denied_with_403():
 
 
 def test_the_token_decides_the_account(ecr_server, registry):
-    other = client(ecr_server.url, account="111111111111")
+    other = ecr_client(account="111111111111", endpoint_url=ecr_server.url)
     other.create_repository(repositoryName="theirs")
     theirs = RegistryClient(other, ecr_server.url)
     assert theirs.get("/v2/theirs/tags/list").json() == {"name": "theirs", "tags": []}

@@ -10,9 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 
-import boto3
 import pytest
-from botocore.config import Config
 from botocore.exceptions import ClientError, ParamValidationError
 from conftest import docker_manifest
 
@@ -22,17 +20,6 @@ KEY_ARN = re.compile(
     r"^arn:aws:kms:us-east-1:123456789012:key/"
     r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$"
 )
-
-
-@pytest.fixture
-def raw_ecr(ecr_target):
-    """A client for the same target that sends whatever it is given."""
-    return boto3.client(
-        "ecr",
-        region_name="us-east-1",
-        endpoint_url=ecr_target,
-        config=Config(parameter_validation=False),
-    )
 
 
 def error_of(excinfo: pytest.ExceptionInfo[ClientError]) -> tuple[str, str]:

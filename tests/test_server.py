@@ -4,125 +4,38 @@ from __future__ import annotations
 
 import json
 import os
-import re
-import shutil
 import signal
-import socket
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass
-from pathlib import Path
 
 import boto3
 import pytest
 import requests
 from botocore.exceptions import ClientError
 from conftest import docker_manifest
-
-# The console script pip installed next to this interpreter (a pyenv shim would add ~0.3 s).
-_BESIDE = Path(sys.executable).with_name("ecr-emulator")
-CONSOLE_SCRIPT = [
-    str(_BESIDE) if _BESIDE.exists() else shutil.which("ecr-emulator") or "ecr-emulator"
-]
-PYTHON_MODULE = [sys.executable, "-m", "ecr_emulator"]
-
-
-@dataclass
-class Served:
-    process: subprocess.Popen
-    port: int
-    log: Path
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def client(self, region: str = "us-east-1", account: str | None = None):
-        options = {"region_name": region, "endpoint_url": self.url}
-        if account:
-            options.update(aws_access_key_id=account, aws_secret_access_key="secret")
-        return boto3.client("ecr", **options)
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-@contextmanager
-def serving(
-    command: list[str], log: Path, *options: str, port: int | None = None
-) -> Iterator[Served]:
-    """Start ``command serve --host 127.0.0.1 --port P``, wait for health, always stop it."""
-    port = free_port() if port is None else port
-    argv = [*command, "serve", "--host", "127.0.0.1", "--port", str(port), *options]
-    with log.open("w") as output:
-        process = subprocess.Popen(argv, stdout=output, stderr=subprocess.STDOUT)
-    try:
-        if port == 0:  # the CLI says which port it bound
-            port = int(
-                _wait_for(
-                    lambda: re.search(r"listening on http://127\.0\.0\.1:(\d+)", log.read_text()),
-                    process,
-                    log,
-                )[1]
-            )
-        _wait_for(lambda: _healthy(port), process, log)
-        yield Served(process, port, log)
-    finally:
-        if process.poll() is None:
-            process.terminate()
-            try:
-                process.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait(timeout=5)
-
-
-def _healthy(port: int) -> bool:
-    try:
-        return (
-            requests.get(f"http://127.0.0.1:{port}/_emulator/health", timeout=1).status_code == 200
-        )
-    except requests.ConnectionError:
-        return False
-
-
-def _wait_for(condition, process: subprocess.Popen, log: Path, timeout: float = 20.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            pytest.fail(f"server exited with {process.returncode}:\n{log.read_text()}")
-        found = condition()
-        if found:
-            return found
-        time.sleep(0.05)
-    pytest.fail(f"server not ready after {timeout} s:\n{log.read_text()}")
+from support import CONSOLE_SCRIPT, PYTHON_MODULE, EmulatorProcess, serving
 
 
 @pytest.fixture(scope="module")
-def module_server(tmp_path_factory) -> Iterator[Served]:
+def module_server(tmp_path_factory) -> Iterator[EmulatorProcess]:
     with serving(PYTHON_MODULE, tmp_path_factory.mktemp("server") / "log.txt") as served:
         yield served
 
 
 @pytest.fixture
-def served(module_server) -> Served:
+def served(module_server) -> EmulatorProcess:
     """The module's server, emptied through the admin route."""
     assert requests.post(module_server.url + "/_emulator/reset", timeout=5).status_code == 200
     return module_server
 
 
-def check_health_and_api(server: Served) -> None:
+def check_health_and_api(server: EmulatorProcess) -> None:
     health = requests.get(server.url + "/_emulator/health", timeout=5)
     assert health.status_code == 200
     assert health.headers["Content-Type"] == "application/json"
     assert health.json()["status"] == "ok"
-    assert f"listening on http://127.0.0.1:{server.port}" in server.log.read_text()
+    assert f"listening on http://127.0.0.1:{server.port}" in server.log_text()
 
     client = server.client()
     created = client.create_repository(repositoryName="team-a/cli")["repository"]

@@ -13,13 +13,13 @@ from pathlib import Path
 from urllib.parse import unquote
 
 import pytest
+from registry_client import OCI_INDEX, OCI_MANIFEST
 from support import (
     BUSYBOX,
-    OCI_INDEX,
-    OCI_MANIFEST,
     EmulatorProcess,
     LayoutImage,
     OciLayout,
+    registry_for_tools,
     require_file,
     require_tool,
     run,
@@ -32,10 +32,8 @@ pytestmark = pytest.mark.docker
 def emulator(tmp_path_factory) -> Iterator[EmulatorProcess]:
     require_tool("skopeo")
     require_file(BUSYBOX, "busybox-static")
-    base = tmp_path_factory.mktemp("skopeo-emulator")
-    server = EmulatorProcess(base / "data", base / "server.log")
-    yield server
-    server.stop()
+    with registry_for_tools(tmp_path_factory.mktemp("skopeo-emulator")) as server:
+        yield server
 
 
 @pytest.fixture(scope="module")
@@ -81,7 +79,7 @@ def skopeo(emulator) -> Skopeo:
 
 
 def create(emulator: EmulatorProcess, *names: str) -> None:
-    ecr = emulator.ecr()
+    ecr = emulator.client()
     for name in names:
         ecr.create_repository(repositoryName=name)
 
@@ -101,16 +99,16 @@ def test_copy_between_repositories_mounts_blobs(emulator, skopeo, layout, hello)
     # The layer was not uploaded again: skopeo mounted it from the source repository.
     mounts = [
         line
-        for line in map(unquote, emulator.log().splitlines())
+        for line in map(unquote, emulator.log_text().splitlines())
         if "POST /v2/skopeo/dst/blobs/uploads/?" in line and "mount=" in line
     ]
     assert any(hello.layer_digest in line and '" 201 ' in line for line in mounts), mounts
     assert not any(
         re.search(r"(PATCH|PUT) /v2/skopeo/dst/blobs/uploads/", line)
-        for line in emulator.log().splitlines()
+        for line in emulator.log_text().splitlines()
         if hello.layer_digest in unquote(line)
     )
-    ecr = emulator.ecr()
+    ecr = emulator.client()
     (details,) = ecr.describe_images(repositoryName="skopeo/dst")["imageDetails"]
     assert details["imageDigest"] == hello.digest
     assert details["imageTags"] == ["copied"]
@@ -173,7 +171,7 @@ def test_delete_removes_the_image_and_its_tags(emulator, skopeo, layout, hello):
     gone = skopeo.inspect(skopeo.ref("skopeo/delete", "b"), check=False)
     assert gone.returncode != 0
     assert "manifest unknown" in gone.stderr.lower()
-    (details,) = emulator.ecr().describe_images(repositoryName="skopeo/delete")["imageDetails"]
+    (details,) = emulator.client().describe_images(repositoryName="skopeo/delete")["imageDetails"]
     assert details["imageDigest"] == other.digest
     assert details["imageTags"] == ["keep"]
 
@@ -199,7 +197,7 @@ def test_multi_arch_oci_index(emulator, skopeo, layout):
     child = f"docker://{emulator.host}/skopeo/multi@{images['arm64'].digest}"
     assert skopeo.inspect(child, "--raw").stdout.encode() == images["arm64"].manifest
 
-    ecr = emulator.ecr()
+    ecr = emulator.client()
     (index,) = ecr.describe_images(repositoryName="skopeo/multi", imageIds=[{"imageTag": "1"}])[
         "imageDetails"
     ]
@@ -225,4 +223,4 @@ def test_wrong_credentials_are_refused(emulator, skopeo, layout, hello):
     )
     assert refused.returncode != 0
     assert "unauthorized" in refused.stderr.lower() or "401" in refused.stderr
-    assert emulator.ecr().describe_images(repositoryName="skopeo/locked")["imageDetails"] == []
+    assert emulator.client().describe_images(repositoryName="skopeo/locked")["imageDetails"] == []

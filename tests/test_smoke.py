@@ -1,6 +1,7 @@
 """The shortest path through the product: create, push a manifest, read it back."""
 
-from conftest import docker_manifest, manifest_digest
+from conftest import docker_manifest
+from registry_client import manifest_digest
 
 
 def test_create_push_describe(ecr):
