@@ -58,10 +58,15 @@ def _upload_progress(
     return response
 
 
-def get_blob(call: RegistryCall) -> Response:
+def _digest_param(call: RegistryCall) -> str:
     digest = call.params["digest"]
     if not is_valid_digest(digest):
         raise digest_invalid("invalid digest", digest)
+    return digest
+
+
+def get_blob(call: RegistryCall) -> Response:
+    digest = _digest_param(call)
     with call.backend.lock:
         repository = call.repository()
         size = layers.linked_blob_size(call.context, repository, digest)
@@ -108,9 +113,7 @@ def stream_blob(
 
 
 def delete_blob(call: RegistryCall) -> Response:
-    digest = call.params["digest"]
-    if not is_valid_digest(digest):
-        raise digest_invalid("invalid digest", digest)
+    digest = _digest_param(call)
     with call.backend.lock:
         repository = call.repository()
         if digest not in repository.blob_links:
