@@ -155,17 +155,22 @@ def put_image(
         tag=image_tag,
         expected_digest=image_digest,
     )
+    return {"image": _image_result(repository, image, {"imageTag": image_tag})}
+
+
+def _image_result(
+    repository: Repository, image: Image, requested: dict[str, Any]
+) -> dict[str, Any]:
+    """The model's ``Image`` structure: the digest resolved, the tag when one was named."""
     image_id = {"imageDigest": image.digest}
-    if image_tag is not None:
-        image_id["imageTag"] = image_tag
+    if requested.get("imageTag") is not None:
+        image_id["imageTag"] = requested["imageTag"]
     return {
-        "image": {
-            "registryId": repository.registry.account_id,
-            "repositoryName": repository.name,
-            "imageId": image_id,
-            "imageManifest": image.manifest,
-            "imageManifestMediaType": image.media_type,
-        }
+        "registryId": repository.registry.account_id,
+        "repositoryName": repository.name,
+        "imageId": image_id,
+        "imageManifest": image.manifest,
+        "imageManifestMediaType": image.media_type,
     }
 
 
@@ -236,24 +241,8 @@ def batch_get_image(
             )
             continue
         found.last_pulled_at = now
-        images.append(
-            {
-                "registryId": repository.registry.account_id,
-                "repositoryName": repository.name,
-                "imageId": _found_image_id(found, image_id),
-                "imageManifest": found.manifest,
-                "imageManifestMediaType": found.media_type,
-            }
-        )
+        images.append(_image_result(repository, found, image_id))
     return {"images": images, "failures": failures}
-
-
-def _found_image_id(image: Image, requested: dict[str, str]) -> dict[str, str]:
-    """ECR answers with the digest it resolved, and the tag when one was asked for."""
-    found = {"imageDigest": image.digest}
-    if requested.get("imageTag") is not None:
-        found["imageTag"] = requested["imageTag"]
-    return found
 
 
 def _unique(image_ids: list[dict[str, str]]) -> list[dict[str, str]]:
