@@ -46,14 +46,21 @@ def _sign(backend: Backend, payload: str) -> str:
     return _b64(hmac.new(backend.token_secret, payload.encode(), hashlib.sha256).digest())
 
 
-def sign_claims(backend: Backend, claims: dict[str, Any]) -> str:
-    """``claims`` as a compact, HMAC-signed string only this backend can mint."""
-    payload = _b64(json.dumps(claims, separators=(",", ":")).encode())
+PASSWORD = "registry-password"
+DOWNLOAD = "layer-download"
+
+
+def sign_claims(backend: Backend, purpose: str, claims: dict[str, Any]) -> str:
+    """``claims`` as a compact, HMAC-signed string only this backend can mint.
+
+    The purpose is signed in, so a token minted for one use (a layer download
+    URL) is refused for another (a registry password)."""
+    payload = _b64(json.dumps({**claims, "use": purpose}, separators=(",", ":")).encode())
     return f"{payload}.{_sign(backend, payload)}"
 
 
-def verify_claims(backend: Backend, token: str) -> dict[str, Any]:
-    """The claims of a token from ``sign_claims``, checked for tampering and expiry."""
+def verify_claims(backend: Backend, token: str, purpose: str) -> dict[str, Any]:
+    """The claims of a ``purpose`` token, checked for tampering, purpose and expiry."""
     payload, _, signature = token.partition(".")
     expected = _sign(backend, payload).encode()
     # Bytes, not str: compare_digest refuses non-ASCII text, and a password is client input.
@@ -62,6 +69,8 @@ def verify_claims(backend: Backend, token: str) -> dict[str, Any]:
     try:
         claims = json.loads(_unb64(payload))
         expires = float(claims["expires"])
+        if claims["use"] != purpose:
+            raise ValueError(claims["use"])
     except (ValueError, KeyError, TypeError):
         raise InvalidToken("the token is not valid") from None
     if backend.now().timestamp() >= expires:
@@ -72,11 +81,11 @@ def verify_claims(backend: Backend, token: str) -> dict[str, Any]:
 def issue_password(backend: Backend, account: str, region: str) -> tuple[str, _dt.datetime]:
     expires_at = backend.now() + TOKEN_LIFETIME
     claims = {"account": account, "region": region, "expires": expires_at.timestamp()}
-    return sign_claims(backend, claims), expires_at
+    return sign_claims(backend, PASSWORD, claims), expires_at
 
 
 def verify_password(backend: Backend, password: str) -> TokenGrant:
-    claims = verify_claims(backend, password)
+    claims = verify_claims(backend, password, PASSWORD)
     try:
         expires_at = _dt.datetime.fromtimestamp(claims["expires"], _dt.timezone.utc)
         return TokenGrant(str(claims["account"]), str(claims["region"]), expires_at)

@@ -6,8 +6,10 @@ import base64
 import datetime as dt
 
 import pytest
+import requests
 from conftest import docker_manifest, ecr_client
 from freezegun import freeze_time
+from registry_client import RegistryClient
 
 from ecr_emulator import ManualClock, mock_ecr
 from ecr_emulator.tokens import InvalidToken, verify_password
@@ -190,3 +192,23 @@ def test_server_password_verifies_against_the_server_backend(ecr_server):
     (entry,) = client.get_authorization_token()["authorizationData"]
     grant = verify_password(ecr_server.backend, password_of(entry))
     assert (grant.account, grant.region) == ("222222222222", "us-east-1")
+
+
+def test_tokens_only_work_for_what_they_were_issued_for(ecr_server):
+    """A layer download URL is no registry password, and a password is no download URL."""
+    ecr = ecr_client(endpoint_url=ecr_server.url)
+    ecr.create_repository(repositoryName="scoped/tokens")
+    registry = RegistryClient(ecr)
+    digest = registry.push_blob("scoped/tokens", b"layer bytes")
+    url = ecr.get_download_url_for_layer(repositoryName="scoped/tokens", layerDigest=digest)[
+        "downloadUrl"
+    ]
+    download_token = url.rsplit("/", 1)[1]
+    assert requests.get(url, timeout=10).content == b"layer bytes"
+
+    as_password = requests.get(ecr_server.url + "/v2/", auth=("AWS", download_token), timeout=10)
+    assert as_password.status_code == 401
+    assert as_password.json()["errors"][0]["code"] == "UNAUTHORIZED"
+
+    as_download = requests.get(url.replace(download_token, registry.password), timeout=10)
+    assert as_download.status_code == 403

@@ -20,7 +20,7 @@ from ..errors import ServiceError, invalid_parameter
 from ..identity import RequestContext, dns_suffix_for
 from ..manifests import is_valid_digest
 from ..state import Repository, UploadSession
-from ..tokens import sign_claims
+from ..tokens import DOWNLOAD, sign_claims
 from . import operation
 
 PART_SIZE = 10 * 1024 * 1024
@@ -286,6 +286,7 @@ def download_url(context: RequestContext, repository: Repository, digest: str) -
     expires = context.backend.now() + DOWNLOAD_URL_LIFETIME
     token = sign_claims(
         context.backend,
+        DOWNLOAD,
         {
             "account": repository.registry.account_id,
             "region": repository.registry.region,

@@ -10,13 +10,13 @@ from __future__ import annotations
 from werkzeug.wrappers import Request, Response
 
 from ..state import Backend
-from ..tokens import InvalidToken, verify_claims
+from ..tokens import DOWNLOAD, InvalidToken, verify_claims
 from .blobs import stream_blob
 
 
 def serve_download(backend: Backend, request: Request, token: str) -> Response:
     try:
-        claims = verify_claims(backend, token)
+        claims = verify_claims(backend, token, DOWNLOAD)
     except InvalidToken as error:
         return Response(
             f"<Error><Code>AccessDenied</Code><Message>{error}</Message></Error>",
