@@ -197,6 +197,15 @@ def _decorate(target: Callable[..., Any] | type, options: dict[str, Any]) -> Any
                 setattr(target, name, _decorate(member, options))
         return target
 
+    if inspect.iscoroutinefunction(target):  # the mock must span the awaited body
+
+        @functools.wraps(target)
+        async def await_in_mock(*args: Any, **kwargs: Any) -> Any:
+            with mock_ecr(**options):
+                return await target(*args, **kwargs)
+
+        return await_in_mock
+
     @functools.wraps(target)
     def run_in_mock(*args: Any, **kwargs: Any) -> Any:
         with mock_ecr(**options):

@@ -7,6 +7,7 @@ connect, which proves nothing of the mock is left behind.
 
 from __future__ import annotations
 
+import asyncio
 import os
 import threading
 import unittest
@@ -304,3 +305,16 @@ def test_existing_credentials_are_kept(monkeypatch):
         assert created["repositoryArn"] == "arn:aws:ecr:eu-west-1:111111111111:repository/mine"
     assert os.environ["AWS_ACCESS_KEY_ID"] == "111111111111"
     assert os.environ["AWS_DEFAULT_REGION"] == "eu-west-1"
+
+
+def test_decorated_coroutine_runs_its_awaited_body_inside_the_mock():
+    @mock_ecr
+    async def create_and_list() -> list[str]:
+        await asyncio.sleep(0)
+        ecr = boto3.client("ecr", region_name="us-east-1")
+        ecr.create_repository(repositoryName="async/repo")
+        await asyncio.sleep(0)
+        return [r["repositoryName"] for r in ecr.describe_repositories()["repositories"]]
+
+    assert asyncio.iscoroutinefunction(create_and_list)
+    assert asyncio.run(create_and_list()) == ["async/repo"]
