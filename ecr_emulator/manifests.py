@@ -1,7 +1,8 @@
 """What a manifest says about itself: media type, digest, size, and what it references.
 
-Shared by PutImage and (later) the registry's manifest PUT, so both planes
-derive the same digest, size and references from the same bytes.
+Shared by PutImage and the registry's manifest PUT, so both planes validate
+the same way (JSON Schema per media type) and derive the same digest, size
+and references from the same bytes.
 """
 
 from __future__ import annotations
@@ -13,19 +14,18 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-DOCKER_SCHEMA1 = "application/vnd.docker.distribution.manifest.v1+json"
-DOCKER_SCHEMA1_SIGNED = "application/vnd.docker.distribution.manifest.v1+prettyjws"
-DOCKER_SCHEMA2 = "application/vnd.docker.distribution.manifest.v2+json"
-DOCKER_MANIFEST_LIST = "application/vnd.docker.distribution.manifest.list.v2+json"
-OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
-OCI_INDEX = "application/vnd.oci.image.index.v1+json"
+from .manifest_schemas import schema_errors
+from .media_types import (
+    DOCKER_SCHEMA1,
+    DOCKER_SCHEMA1_SIGNED,
+    INDEX_TYPES,
+    OCI_INDEX,
+    OCI_MANIFEST,
+    SCHEMA1_TYPES,
+    SUPPORTED_TYPES,
+)
 
-IMAGE_MANIFEST_TYPES = frozenset({DOCKER_SCHEMA2, OCI_MANIFEST})
-INDEX_TYPES = frozenset({DOCKER_MANIFEST_LIST, OCI_INDEX})
-SCHEMA1_TYPES = frozenset({DOCKER_SCHEMA1, DOCKER_SCHEMA1_SIGNED})
-SUPPORTED_TYPES = IMAGE_MANIFEST_TYPES | INDEX_TYPES | SCHEMA1_TYPES
-
-DIGEST_PATTERN = re.compile(r"^(sha256:[a-f0-9]{64}|sha512:[a-f0-9]{128})$")
+DIGEST_PATTERN = re.compile(r"sha256:[a-f0-9]{64}|sha512:[a-f0-9]{128}")
 _ALGORITHMS = {"sha256": 64, "sha512": 128}
 
 
@@ -50,7 +50,7 @@ def digest_of(data: bytes, algorithm: str = "sha256") -> str:
 
 def is_valid_digest(digest: str) -> bool:
     """A digest of an algorithm we can verify: sha256 or sha512, lowercase hex."""
-    return DIGEST_PATTERN.match(digest) is not None
+    return DIGEST_PATTERN.fullmatch(digest) is not None
 
 
 def digest_algorithm(digest: str) -> str | None:
@@ -63,12 +63,15 @@ def digest_algorithm(digest: str) -> str | None:
 def parse_manifest(text: str | bytes, declared_media_type: str | None = None) -> ParsedManifest:
     raw = text.encode("utf-8") if isinstance(text, str) else text
     try:
-        document = json.loads(raw)
-    except (ValueError, UnicodeDecodeError):
+        document = json.loads(raw.decode("utf-8"))  # UTF-8 only: what is stored is served back
+    except (ValueError, RecursionError):  # UnicodeDecodeError is a ValueError
         raise ManifestError("Invalid JSON syntax") from None
     if not isinstance(document, dict):
         raise ManifestError("Invalid JSON syntax")
     media_type = _media_type(document, declared_media_type)
+    problems = schema_errors(media_type, document)
+    if problems:
+        raise ManifestError("; ".join(problems))
     if media_type in SCHEMA1_TYPES:
         return _parse_schema1(document, raw, media_type)
     subject = document.get("subject")
