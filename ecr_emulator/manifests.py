@@ -186,5 +186,5 @@ def _schema1_payload(document: dict[str, Any], raw: bytes) -> bytes:
         length = int(header["formatLength"])
         tail = header["formatTail"]
         return raw[:length] + base64.urlsafe_b64decode(tail + "=" * (-len(tail) % 4))
-    except (KeyError, IndexError, TypeError, ValueError):
+    except (KeyError, IndexError, TypeError, ValueError, OverflowError):
         raise ManifestError("Invalid schema 1 manifest signature") from None

@@ -13,12 +13,14 @@ import threading
 from collections.abc import Callable, Iterable
 from typing import Any
 
+from werkzeug.exceptions import HTTPException
 from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 from werkzeug.wrappers import Request, Response
 
 from . import __version__
+from .errors import ServiceError
 from .operations.layers import DOWNLOAD_PATH
-from .protocol.dispatcher import ApiDispatcher
+from .protocol.dispatcher import ApiDispatcher, error_response
 from .registry import RegistryApp
 from .registry.downloads import serve_download
 from .state import Backend
@@ -48,7 +50,14 @@ class EmulatorApp:
             return self._admin(request)(environ, start_response)
         if request.method == "POST" or request.headers.get("X-Amz-Target"):
             # A POST without a target still gets AWS's UnknownOperationException, not a 404.
-            answer = self.api.handle(request.headers, request.get_data())
+            try:
+                body = request.get_data()
+            except (HTTPException, OSError):  # a body cut short or badly chunked
+                answer = error_response(
+                    ServiceError("SerializationException", "The request body could not be read.")
+                )
+            else:
+                answer = self.api.handle(request.headers, body)
             return Response(answer.body, answer.status, answer.headers)(environ, start_response)
         return _json(404, {"message": f"No route for {request.method} {path}"})(
             environ, start_response

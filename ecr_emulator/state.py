@@ -9,10 +9,13 @@ lock per backend serialises changes coming from threaded servers.
 
 from __future__ import annotations
 
+import bisect
 import datetime as _dt
 import hashlib
 import secrets
 import threading
+from collections import deque
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -20,6 +23,61 @@ from .blobstore import BlobStore, MemoryBlobStore
 from .clock import Clock, SystemClock
 from .errors import repository_not_found
 from .identity import dns_suffix_for, partition_for
+
+
+class ArrivalOrder:
+    """Keys in arrival order at stable positions, so a page of a listing resumes where the
+    last one stopped instead of walking everything before it (nextToken holds a position).
+
+    Removal leaves a hole; holes are squeezed out once they outnumber the keys.  That
+    bumps ``generation`` and remembers where the survivors stood, so a position from
+    before the last few squeezes still finds its place.
+    """
+
+    __slots__ = ("_keys", "_positions", "_squeezes", "generation")
+    REMEMBERED_SQUEEZES = 8
+
+    def __init__(self) -> None:
+        self._keys: list[str | None] = []
+        self._positions: dict[str, int] = {}
+        # per squeeze, oldest first: where the keys that survived it stood before
+        self._squeezes: deque[list[int]] = deque(maxlen=self.REMEMBERED_SQUEEZES)
+        self.generation = 0
+
+    def add(self, key: str) -> None:
+        self._positions[key] = len(self._keys)
+        self._keys.append(key)
+
+    def discard(self, key: str) -> None:
+        position = self._positions.pop(key, None)
+        if position is None:
+            return
+        self._keys[position] = None
+        if len(self._keys) > 64 and len(self._keys) > 2 * len(self._positions):
+            survivors = [i for i, k in enumerate(self._keys) if k is not None]
+            self._squeezes.append(survivors)
+            self._keys = [self._keys[i] for i in survivors]
+            self._positions = {k: i for i, k in enumerate(self._keys)}  # type: ignore[misc]
+            self.generation += 1
+
+    def current_position(self, position: int, generation: int) -> int | None:
+        """Where ``position`` of ``generation`` is now (None when too old to tell)."""
+        missed = self.generation - generation
+        if missed < 0 or missed > len(self._squeezes):
+            return None
+        for survivors in list(self._squeezes)[len(self._squeezes) - missed :]:
+            position = bisect.bisect_left(survivors, position)
+        return position
+
+    def key_at(self, position: int) -> str | None:
+        return self._keys[position] if position < len(self._keys) else None
+
+    def starting_at(self, position: int) -> Iterator[tuple[int, str]]:
+        keys = self._keys
+        for index in range(position, len(keys)):
+            key = keys[index]
+            if key is not None:
+                yield index, key
 
 
 @dataclass(slots=True, eq=False)
@@ -53,6 +111,7 @@ class Repository:
     resource_tags: dict[str, str] = field(default_factory=dict)
     policy_text: str | None = None
     images: dict[str, Image] = field(default_factory=dict)
+    image_order: ArrivalOrder = field(default_factory=ArrivalOrder)
     tag_index: dict[str, str] = field(default_factory=dict)
     index_parents: dict[str, set[str]] = field(default_factory=dict)
     referrers: dict[str, set[str]] = field(default_factory=dict)
@@ -76,6 +135,7 @@ class Repository:
 
     def add_image(self, image: Image) -> None:
         self.images[image.digest] = image
+        self.image_order.add(image.digest)
         for child in image.child_digests:
             self.index_parents.setdefault(child, set()).add(image.digest)
         if image.subject_digest is not None:
@@ -105,6 +165,7 @@ class Repository:
             del self.tag_index[tag]
         image.tags.clear()
         del self.images[image.digest]
+        self.image_order.discard(image.digest)
         for child in image.child_digests:
             _discard(self.index_parents, child, image.digest)
         if image.subject_digest is not None:

@@ -7,11 +7,13 @@ Whatever arrives, the answer is AWS-shaped JSON (``__type`` + ``message``) with 
 from __future__ import annotations
 
 import json
+import socket
 
 import botocore.session
 import pytest
 import requests
 from botocore.exceptions import ClientError
+from conftest import docker_manifest
 
 ECR = "AmazonEC2ContainerRegistry_V20150921"
 ECR_PUBLIC = "SpencerFrontendService"
@@ -276,3 +278,62 @@ def test_no_500_for_any_model_operation(post, operation):
         payload = answer.json()
         if answer.status_code != 200:
             assert payload["__type"] and payload["message"], payload
+
+
+# --- hostile input answers 400s, never a 500 ---------------------------------------------------
+
+
+def test_blob_member_that_is_not_base64_is_serialization_exception(post):
+    post(f"{ECR}.CreateRepository", json.dumps({"repositoryName": "blobby"}))
+    upload = post(f"{ECR}.InitiateLayerUpload", json.dumps({"repositoryName": "blobby"})).json()
+    body = {
+        "repositoryName": "blobby",
+        "uploadId": upload["uploadId"],
+        "partFirstByte": 0,
+        "partLastByte": 0,
+        "layerPartBlob": "a",
+    }
+    aws_error(post(f"{ECR}.UploadLayerPart", json.dumps(body)), 400, "SerializationException")
+
+
+@pytest.mark.parametrize(
+    ("operation", "member", "depth"),
+    [("PutImage", "imageManifest", 100_000), ("SetRepositoryPolicy", "policyText", 10_000)],
+)
+def test_deeply_nested_json_text_is_invalid_parameter(post, operation, member, depth):
+    post(f"{ECR}.CreateRepository", json.dumps({"repositoryName": "nested"}))
+    body = {"repositoryName": "nested", member: "[" * depth}
+    aws_error(post(f"{ECR}.{operation}", json.dumps(body)), 400, "InvalidParameterException")
+
+
+def test_manifest_with_impossible_sizes_is_invalid_parameter(post):
+    post(f"{ECR}.CreateRepository", json.dumps({"repositoryName": "sizes"}))
+    manifest = json.loads(docker_manifest("sizes"))
+    for size in (-5, "abc", 1e999):
+        manifest["layers"][0]["size"] = size
+        body = {"repositoryName": "sizes", "imageManifest": json.dumps(manifest)}
+        aws_error(post(f"{ECR}.PutImage", json.dumps(body)), 400, "InvalidParameterException")
+
+
+def test_body_cut_short_is_serialization_exception(ecr_server):
+    host, port = ecr_server.host, ecr_server.port
+    request = (
+        f"POST / HTTP/1.1\r\nHost: {host}:{port}\r\nX-Amz-Target: {ECR}.DescribeRegistry\r\n"
+        f"Content-Type: {JSON_11}\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n{{}}\r\n"
+    )
+    with socket.create_connection((host, port), timeout=10) as connection:
+        connection.sendall(request.encode())
+        connection.shutdown(socket.SHUT_WR)
+        reply = b""
+        while chunk := connection.recv(65536):
+            reply += chunk
+    assert b" 400 " in reply.split(b"\r\n", 1)[0], reply[:200]
+    assert b"SerializationException" in reply
+
+
+def test_registry_basic_auth_with_non_ascii_is_401(ecr_server):
+    answer = requests.get(
+        ecr_server.url + "/v2/", headers={"Authorization": "Basic \u00e9\u00e9"}, timeout=10
+    )
+    assert answer.status_code == 401
+    assert answer.json()["errors"][0]["code"] == "UNAUTHORIZED"

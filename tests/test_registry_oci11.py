@@ -175,3 +175,34 @@ def test_broken_chunked_body_gets_a_registry_error_not_a_500(registry):
     status_line = reply.split(b"\r\n", 1)[0]
     assert b" 400 " in status_line, reply[:300]
     assert b"BLOB_UPLOAD_INVALID" in reply
+
+
+def test_tag_parameters_are_all_or_nothing(registry):
+    client, _ = registry
+    ecr = boto3.client("ecr", region_name="us-east-1", endpoint_url=client.base)
+    ecr.put_image_tag_mutability(repositoryName=REPOSITORY, imageTagMutability="IMMUTABLE")
+    client.push_image(REPOSITORY, "taken")
+    manifest, _ = client.push_image(REPOSITORY, "other", layers=(b"different",))
+    digest = manifest_digest(manifest)
+    answer = client.put(
+        f"/v2/{REPOSITORY}/manifests/{digest}",
+        params=[("tag", "fresh"), ("tag", "taken")],
+        data=client.get(f"/v2/{REPOSITORY}/manifests/{digest}").content,
+        headers={"Content-Type": OCI_MANIFEST},
+    )
+    assert answer.status_code == 400
+    assert error_codes(answer) == ["TAG_INVALID"]
+    assert client.get(f"/v2/{REPOSITORY}/tags/list").json()["tags"] == ["other", "taken"]
+
+
+def test_a_tag_with_a_trailing_newline_is_not_a_tag(registry):
+    client, _ = registry
+    _, answer = client.push_image(REPOSITORY, "seed")
+    again = client.put(
+        f"/v2/{REPOSITORY}/manifests/v1%0A",
+        data=answer.request.body,
+        headers={"Content-Type": OCI_MANIFEST},
+    )
+    assert again.status_code == 400
+    assert error_codes(again) == ["TAG_INVALID"]
+    assert client.get(f"/v2/{REPOSITORY}/tags/list").json()["tags"] == ["seed"]

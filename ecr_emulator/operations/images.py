@@ -8,13 +8,13 @@ from typing import Any
 from ..errors import ServiceError, image_not_found, invalid_parameter
 from ..identity import RequestContext
 from ..manifests import INDEX_TYPES, ManifestError, digest_algorithm, digest_of, parse_manifest
-from ..pagination import paginate
+from ..pagination import paginate_in_order
 from ..state import Image, Repository
 from . import operation
 from .repositories import tag_is_immutable
 
-TAG_PATTERN = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,299}$")
-IMAGE_ID_DIGEST = re.compile(r"^[a-zA-Z0-9-_+.]+:[a-fA-F0-9]+$")
+TAG_PATTERN = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,299}")
+IMAGE_ID_DIGEST = re.compile(r"[a-zA-Z0-9-_+.]+:[a-fA-F0-9]+")
 
 
 def store_manifest(
@@ -50,7 +50,7 @@ def store_manifest(
             f"The provided image digest '{expected_digest}' does not match the digest "
             f"'{digest}' calculated for the image manifest",
         )
-    if tag is not None and not TAG_PATTERN.match(tag):
+    if tag is not None and not TAG_PATTERN.fullmatch(tag):
         raise invalid_parameter("imageTag", f"Invalid image tag '{tag}'")
     if strict if strict is not None else context.backend.strict_manifests:
         _require_references(context, repository, parsed.blob_digests, parsed.child_digests)
@@ -187,13 +187,13 @@ def resolve_image_id(repository: Repository, image_id: dict[str, str]) -> Image 
             "MissingDigestAndTag",
             "Invalid request parameters: both tag and digest cannot be null",
         )
-    if digest is not None and not IMAGE_ID_DIGEST.match(digest):
+    if digest is not None and not IMAGE_ID_DIGEST.fullmatch(digest):
         return _failure(
             image_id,
             "InvalidImageDigest",
             "Invalid request parameters: image digest should satisfy the regex '[a-zA-Z0-9-_+.]+:[a-fA-F0-9]+'",
         )
-    if tag is not None and not TAG_PATTERN.match(tag):
+    if tag is not None and not TAG_PATTERN.fullmatch(tag):
         return _failure(
             image_id,
             "InvalidImageTag",
@@ -353,16 +353,22 @@ def describe_images(
                 raise invalid_parameter("imageIds", found["failureReason"])
             details.append(describe_image(repository, found))
         return {"imageDetails": details}
-    candidates: list[Image] = [
-        image
-        for image in repository.images.values()
-        if _tag_status_matches(image, tag_status) and image_status in ("ANY", "ACTIVE")
-    ]
-    page, token = paginate(candidates, next_token, max_results, "DescribeImages:" + repository.name)
-    return {
-        "imageDetails": [describe_image(repository, image) for image in page],
-        "nextToken": token,
-    }
+    active = image_status in ("ANY", "ACTIVE")  # every stored image is ACTIVE (none archived)
+
+    def detail_of(digest: str) -> list[dict[str, Any]]:
+        image = repository.images[digest]
+        if not active or not _tag_status_matches(image, tag_status):
+            return []
+        return [describe_image(repository, image)]
+
+    page, token = paginate_in_order(
+        repository.image_order,
+        detail_of,
+        next_token,
+        max_results,
+        "DescribeImages:" + repository.name,
+    )
+    return {"imageDetails": page, "nextToken": token}
 
 
 @operation("ListImages")
@@ -377,13 +383,21 @@ def list_images(
 ) -> dict[str, Any]:
     repository = context.registry(registry_id).repository(repository_name)
     tag_status = (filter or {}).get("tagStatus", "ANY")
-    entries: list[dict[str, str]] = []
-    for image in repository.images.values():
-        if not _tag_status_matches(image, tag_status):
-            continue
-        if image.tags:
-            entries.extend({"imageDigest": image.digest, "imageTag": tag} for tag in image.tags)
-        else:
-            entries.append({"imageDigest": image.digest})
-    page, token = paginate(entries, next_token, max_results, "ListImages:" + repository.name)
-    return {"imageIds": list(page), "nextToken": token}
+    active = (filter or {}).get("imageStatus", "ANY") in ("ANY", "ACTIVE")
+
+    def image_ids_of(digest: str) -> list[dict[str, str]]:
+        image = repository.images[digest]
+        if not active or not _tag_status_matches(image, tag_status):
+            return []
+        if not image.tags:
+            return [{"imageDigest": digest}]
+        return [{"imageDigest": digest, "imageTag": tag} for tag in image.tags]
+
+    page, token = paginate_in_order(
+        repository.image_order,
+        image_ids_of,
+        next_token,
+        max_results,
+        "ListImages:" + repository.name,
+    )
+    return {"imageIds": page, "nextToken": token}

@@ -146,7 +146,10 @@ def upload_layer_part(
 ) -> dict[str, Any]:
     repository = context.registry(registry_id).repository(repository_name)
     session, received = _open_upload(context, repository, upload_id)
-    data = base64.b64decode(layer_part_blob)
+    try:
+        data = base64.b64decode(layer_part_blob, validate=True)
+    except ValueError:  # binascii.Error: awsJson sends blobs as base64 text
+        raise ServiceError("SerializationException", "layerPartBlob is not valid base64") from None
     if part_first_byte != received or part_last_byte - part_first_byte + 1 != len(data):
         raise ServiceError(
             "InvalidLayerPartException",

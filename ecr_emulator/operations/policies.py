@@ -44,7 +44,7 @@ def parse_policy_document(text: str) -> dict[str, Any]:
         raise PolicyError(f"policy is longer than {MAX_POLICY_LENGTH} characters")
     try:
         document = json.loads(text)
-    except ValueError:
+    except (ValueError, RecursionError):
         raise PolicyError("policy is not valid JSON") from None
     if not isinstance(document, dict):
         raise PolicyError("policy must be a JSON object")
@@ -88,7 +88,7 @@ def _check_statement(statement: Any, sids: set[str]) -> None:
     if ("Action" in statement) == ("NotAction" in statement):
         raise PolicyError("a statement needs exactly one of Action or NotAction")
     for action in _strings(statement.get("Action", statement.get("NotAction"))):
-        if not _ACTION.match(action):
+        if not _ACTION.fullmatch(action):
             raise PolicyError(f"invalid action '{action}'")
     for key in ("Resource", "NotResource"):
         if key in statement:
@@ -102,7 +102,7 @@ def _check_statement(statement: Any, sids: set[str]) -> None:
 
 def _action_matches(pattern: str, action: str) -> bool:
     regex = "^" + re.escape(pattern.lower()).replace(r"\*", ".*").replace(r"\?", ".") + "$"
-    return re.match(regex, action.lower()) is not None
+    return re.fullmatch(regex, action.lower()) is not None
 
 
 def locks_out_policy_changes(document: dict[str, Any]) -> bool:

@@ -28,7 +28,7 @@ def _check_key(key: str) -> None:
         raise _invalid_tag(f"Tag key '{key}' must be between 1 and {MAX_KEY_LENGTH} characters")
     if key.lower().startswith("aws:"):
         raise _invalid_tag(f"Tag key '{key}' uses the reserved prefix 'aws:'")
-    if not _ALLOWED.match(key):
+    if not _ALLOWED.fullmatch(key):
         raise _invalid_tag(f"Tag key '{key}' contains characters that are not allowed")
 
 
@@ -43,7 +43,7 @@ def validate_new_tags(existing: dict[str, str], tags: list[dict[str, str]]) -> d
             raise _invalid_tag(
                 f"Tag value for key '{key}' must be at most {MAX_VALUE_LENGTH} characters"
             )
-        if not _ALLOWED.match(value):
+        if not _ALLOWED.fullmatch(value):
             raise _invalid_tag(
                 f"Tag value for key '{key}' contains characters that are not allowed"
             )
@@ -60,7 +60,7 @@ def validate_new_tags(existing: dict[str, str], tags: list[dict[str, str]]) -> d
 
 
 def repository_for_arn(context: RequestContext, arn: str) -> Repository:
-    match = _REPOSITORY_ARN.match(arn)
+    match = _REPOSITORY_ARN.fullmatch(arn)
     if match is None:
         raise invalid_parameter("resourceArn", "Invalid ARN")
     if match["region"] != context.region:

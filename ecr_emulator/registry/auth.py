@@ -7,7 +7,6 @@ token — not the host name — decides which registry a request reaches.
 from __future__ import annotations
 
 import base64
-import binascii
 
 from werkzeug.wrappers import Request
 
@@ -33,8 +32,9 @@ def authenticate(backend: Backend, request: Request, required: bool) -> tuple[st
             "UNAUTHORIZED", "authentication required", 401, None, _challenge(request)
         )
     try:
-        username, _, password = base64.b64decode(credentials.strip()).decode().partition(":")
-    except (binascii.Error, UnicodeDecodeError):
+        decoded = base64.b64decode(credentials.strip(), validate=True).decode()
+        username, _, password = decoded.partition(":")
+    except ValueError:  # binascii.Error, UnicodeDecodeError, non-ASCII input
         username, password = "", ""
     if username != USERNAME or not password:
         raise RegistryError(

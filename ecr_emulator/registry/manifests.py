@@ -15,6 +15,7 @@ from .. import manifests as media
 from ..errors import ServiceError
 from ..manifests import ManifestError, is_valid_digest, parse_manifest
 from ..operations.images import delete_image, store_manifest
+from ..operations.repositories import tag_is_immutable
 from ..state import Image, Repository
 from .errors import RegistryError, digest_invalid, manifest_invalid, manifest_unknown
 
@@ -115,7 +116,7 @@ def put_manifest(call: RegistryCall) -> Response:
     reference, by_digest = _reference(call)
     tags = call.request.args.getlist("tag") if by_digest else [reference]
     for tag in tags:
-        if not TAG.match(tag):
+        if not TAG.fullmatch(tag):
             raise RegistryError("TAG_INVALID", "manifest tag did not match URI", 400, {"tag": tag})
     body = _read_manifest(call)
     content_type = call.request.headers.get("Content-Type", "").split(";")[0].strip()
@@ -123,6 +124,18 @@ def put_manifest(call: RegistryCall) -> Response:
     strict = not call.backend.allow_sparse_manifests
     with call.backend.lock:
         repository = call.repository()
+        if by_digest:  # all tags or none: check every one before moving any
+            for tag in tags:
+                if repository.tag_index.get(tag, reference) != reference and tag_is_immutable(
+                    repository, tag
+                ):
+                    raise RegistryError(
+                        "TAG_INVALID",
+                        f"The image tag '{tag}' already exists in the '{repository.name}' "
+                        "repository and cannot be overwritten because the tag is immutable.",
+                        400,
+                        {"tag": tag},
+                    )
         try:
             for tag in tags or [None]:
                 image = store_manifest(

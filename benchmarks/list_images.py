@@ -1,0 +1,90 @@
+"""Paging cost as the repository grows: DescribeImages and ListImages pages deep in a listing.
+
+DESIGN asks that per-operation cost not grow with the number of images.  For
+each size the repository is filled, a nextToken for the page just before the
+end is found (untimed), and then fetching that page (maxResults=100) is timed.
+The baseline is the same call on the 1k-image repository in the same run.
+Target: 100k/1k ≤ 1.1.
+
+    python benchmarks/list_images.py [--calls 300] [--rounds 5]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import time
+
+import boto3
+from put_image import REPOSITORY, SIZES, manifest
+
+from ecr_emulator import mock_ecr
+from ecr_emulator.identity import RequestContext
+from ecr_emulator.operations.images import store_manifest
+
+PAGE = 100
+
+
+def deep_token(client, operation: str) -> str:
+    """The nextToken of the last page but one (found by paging through, untimed)."""
+    call = getattr(client, operation)
+    token, previous = None, None
+    while True:
+        page = call(
+            repositoryName=REPOSITORY, maxResults=PAGE, **({"nextToken": token} if token else {})
+        )
+        if "nextToken" not in page:
+            return previous or token
+        previous, token = token, page["nextToken"]
+
+
+def time_page(client, operation: str, token: str, calls: int) -> float:
+    call = getattr(client, operation)
+    start = time.perf_counter()
+    for _ in range(calls):
+        call(repositoryName=REPOSITORY, maxResults=PAGE, nextToken=token)
+    return (time.perf_counter() - start) / calls * 1e6
+
+
+def measure(size: int, calls: int, rounds: int) -> dict[str, float]:
+    with mock_ecr() as mock:
+        client = boto3.client("ecr", region_name="us-east-1")
+        client.create_repository(repositoryName=REPOSITORY)
+        context = RequestContext(mock.backend, "123456789012", "us-east-1")
+        repository = context.registry().repository(REPOSITORY)
+        for number in range(size):
+            store_manifest(context, repository, manifest(number), tag=f"t{number}")
+        result = {}
+        for operation in ("describe_images", "list_images"):
+            token = deep_token(client, operation)
+            result[operation] = min(
+                time_page(client, operation, token, calls) for _ in range(rounds)
+            )
+        return result
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--calls", type=int, default=300)
+    parser.add_argument("--rounds", type=int, default=5)
+    args = parser.parse_args()
+    os.environ.setdefault("AWS_ACCESS_KEY_ID", "testing")
+    os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "testing")
+    results = {size: measure(size, args.calls, args.rounds) for size in SIZES}
+    base = results[SIZES[0]]
+    print(
+        f"{'images in repository':<22} {'DescribeImages µs':>18} {'x 1k':>6} {'ListImages µs':>14} {'x 1k':>6}"
+    )
+    for size, row in results.items():
+        describe, listed = row["describe_images"], row["list_images"]
+        print(
+            f"{size:<22,} {describe:>18.1f} {describe / base['describe_images']:>6.2f} "
+            f"{listed:>14.1f} {listed / base['list_images']:>6.2f}"
+        )
+    worst = max(row[op] / base[op] for row in results.values() for op in row)
+    verdict = "meets" if worst <= 1.1 else "MISSES"
+    print(f"{verdict} the target (a page deep in 100k images costs ≤ 1.1x the same page in 1k)")
+
+
+if __name__ == "__main__":
+    main()
