@@ -36,6 +36,15 @@ class UnknownUpload(KeyError):
     """No upload session with that id (finished, cancelled, purged or never started)."""
 
 
+class UploadOffsetMismatch(ValueError):
+    """A chunk that does not start where the upload ends: out of order, or a retry of
+    a chunk that has landed meanwhile.  ``size`` is where the upload does end."""
+
+    def __init__(self, size: int) -> None:
+        super().__init__(f"the upload holds {size} bytes")
+        self.size = size
+
+
 class BlobStore(Protocol):
     def exists(self, digest: str) -> bool: ...
 
@@ -59,8 +68,19 @@ class BlobStore(Protocol):
         """Bytes received so far (``UnknownUpload`` if there is no such upload)."""
         ...
 
-    def append(self, upload_id: str, stream: BinaryIO, length: int | None = None) -> int:
-        """Read ``stream`` (up to ``length`` bytes, else to EOF) onto the upload; the new size."""
+    def append(
+        self,
+        upload_id: str,
+        stream: BinaryIO,
+        length: int | None = None,
+        expected_offset: int | None = None,
+    ) -> int:
+        """Read ``stream`` (up to ``length`` bytes, else to EOF) onto the upload; the new size.
+
+        With ``expected_offset`` the chunk is taken only if the upload holds exactly that
+        many bytes once it is this append's turn (else ``UploadOffsetMismatch``, nothing
+        read): a check made before waiting for the turn would let a retried chunk in twice.
+        """
         ...
 
     def finish_upload(self, upload_id: str, digest: str) -> int:
@@ -70,7 +90,8 @@ class BlobStore(Protocol):
     def cancel_upload(self, upload_id: str) -> bool: ...
 
     def purge_uploads(self, older_than: float) -> int:
-        """Drop uploads untouched for ``older_than`` seconds (abandoned pushes)."""
+        """Drop uploads untouched for ``older_than`` seconds (abandoned pushes), never
+        one that is receiving bytes right now."""
         ...
 
     def clear(self) -> None: ...
@@ -95,7 +116,8 @@ def _append_file(upload: _Upload, stream: BinaryIO, length: int | None, target: 
     chunk) and hashed on a helper thread: sha256 releases the GIL, so hashing
     overlaps reading and writing instead of taking turns with them (a 1 GiB
     push through the server: about 1.2 s instead of 1.6 s).  ``upload.size``
-    counts every byte written, also when the stream breaks off.
+    counts every byte written, also when the stream breaks off; ``upload.touched``
+    moves with every chunk, so a long upload never looks abandoned.
     """
     readinto = getattr(stream, "readinto", None)
     if readinto is None or (length is not None and length <= CHUNK_SIZE):
@@ -103,6 +125,7 @@ def _append_file(upload: _Upload, stream: BinaryIO, length: int | None, target: 
             upload.hasher.update(chunk)
             target.write(chunk)
             upload.size += len(chunk)
+            upload.touched = time.monotonic()
         return
     free: queue.SimpleQueue[memoryview] = queue.SimpleQueue()
     for _ in range(_BUFFERS):
@@ -132,6 +155,7 @@ def _append_file(upload: _Upload, stream: BinaryIO, length: int | None, target: 
             target.write(buffer[:count])
             todo.put((buffer, count))
             upload.size += count
+            upload.touched = time.monotonic()
     finally:
         todo.put(None)
         hasher.join()
@@ -148,7 +172,12 @@ def _algorithm(digest: str) -> str:
 
 @dataclass(eq=False)
 class _Upload:
-    """One upload in progress: bytes so far and the running sha256 of them."""
+    """One upload in progress: bytes so far and the running sha256 of them.
+
+    ``lock`` is held by whoever moves its bytes (append, finish, purge); the
+    upload's entry in the ``_UploadTable`` owns its data, so whoever pops the
+    entry (finish, cancel, purge) is the one to publish or drop the data.
+    """
 
     size: int = 0
     hasher: Any = field(default_factory=hashlib.sha256)
@@ -181,9 +210,31 @@ class _UploadTable:
         with self._lock:
             return self._uploads.pop(upload_id, None)
 
-    def stale(self, older_than: float) -> list[str]:
+    def check(self, upload_id: str, upload: _Upload, expected_offset: int | None = None) -> None:
+        """With ``upload.lock`` held: is the upload still here (not finished, cancelled or
+        purged while the caller waited for the lock), and at ``expected_offset``?"""
+        if upload_id not in self._uploads:
+            raise UnknownUpload(upload_id)
+        if expected_offset is not None and upload.size != expected_offset:
+            raise UploadOffsetMismatch(upload.size)
+
+    def purge(self, older_than: float) -> list[str]:
+        """Pop the uploads untouched for ``older_than`` seconds; their ids.
+
+        An upload whose lock is taken is being appended to (or published) right
+        now, however long ago its last chunk came: skipped, not cut off.
+        """
         cutoff = time.monotonic() - older_than
-        return [key for key, upload in list(self._uploads.items()) if upload.touched < cutoff]
+        purged = []
+        for upload_id, upload in list(self._uploads.items()):
+            if upload.touched >= cutoff or not upload.lock.acquire(blocking=False):
+                continue
+            try:
+                if upload.touched < cutoff and self.pop(upload_id) is not None:
+                    purged.append(upload_id)
+            finally:
+                upload.lock.release()
+        return purged
 
     def clear(self) -> list[str]:
         with self._lock:
@@ -242,21 +293,32 @@ class MemoryBlobStore:
     def upload_size(self, upload_id: str) -> int:
         return self._uploads.get(upload_id).size
 
-    def append(self, upload_id: str, stream: BinaryIO, length: int | None = None) -> int:
+    def append(
+        self,
+        upload_id: str,
+        stream: BinaryIO,
+        length: int | None = None,
+        expected_offset: int | None = None,
+    ) -> int:
         upload = self._uploads.get(upload_id)
         with upload.lock:
+            self._uploads.check(upload_id, upload, expected_offset)
+            upload.touched = time.monotonic()
             for chunk in read_chunks(stream, length):
                 upload.hasher.update(chunk)
                 upload.chunks.append(chunk)
                 upload.size += len(chunk)
-            upload.touched = time.monotonic()
+                upload.touched = time.monotonic()
+            self._uploads.check(upload_id, upload)  # cancelled meanwhile: the bytes went nowhere
             return upload.size
 
     def finish_upload(self, upload_id: str, digest: str) -> int:
         upload = self._uploads.get(upload_id)
         with upload.lock:
+            self._uploads.check(upload_id, upload)
             _verified_digest(upload, digest, None)
-            self._uploads.pop(upload_id)
+            if self._uploads.pop(upload_id) is None:  # cancelled meanwhile
+                raise UnknownUpload(upload_id)
             self._blobs.setdefault(digest, b"".join(upload.chunks))
             return upload.size
 
@@ -264,10 +326,7 @@ class MemoryBlobStore:
         return self._uploads.pop(upload_id) is not None
 
     def purge_uploads(self, older_than: float) -> int:
-        stale = self._uploads.stale(older_than)
-        for upload_id in stale:
-            self._uploads.pop(upload_id)
-        return len(stale)
+        return len(self._uploads.purge(older_than))
 
     def clear(self) -> None:
         self._blobs.clear()
@@ -335,41 +394,75 @@ class FilesystemBlobStore:
     def upload_size(self, upload_id: str) -> int:
         return self._uploads.get(upload_id).size
 
-    def append(self, upload_id: str, stream: BinaryIO, length: int | None = None) -> int:
+    def _reopen(self, upload_id: str) -> BinaryIO:
+        """The upload's file, for appending.  Never created here: a file that a cancel
+        removed (or a finish renamed) must not come back as an orphan."""
+        try:
+            return open(self._upload_path(upload_id), "ab", opener=_existing)
+        except FileNotFoundError:
+            raise UnknownUpload(upload_id) from None
+
+    def append(
+        self,
+        upload_id: str,
+        stream: BinaryIO,
+        length: int | None = None,
+        expected_offset: int | None = None,
+    ) -> int:
         upload = self._uploads.get(upload_id)
-        with upload.lock, open(self._upload_path(upload_id), "ab") as target:
-            _append_file(upload, stream, length, target)
+        with upload.lock:
+            self._uploads.check(upload_id, upload, expected_offset)
             upload.touched = time.monotonic()
+            with self._reopen(upload_id) as target:
+                _append_file(upload, stream, length, target)
+            self._uploads.check(upload_id, upload)  # cancelled meanwhile: the bytes went nowhere
             return upload.size
 
     def finish_upload(self, upload_id: str, digest: str) -> int:
         upload = self._uploads.get(upload_id)
         path = self._upload_path(upload_id)
         with upload.lock:
-            with open(path, "rb") as reread:
-                _verified_digest(upload, digest, reread)
-            self._uploads.pop(upload_id)
+            self._uploads.check(upload_id, upload)
+            try:
+                with open(path, "rb") as reread:
+                    _verified_digest(upload, digest, reread)
+            except FileNotFoundError:  # cancelled meanwhile
+                raise UnknownUpload(upload_id) from None
             final = self._path(digest)
             final.parent.mkdir(parents=True, exist_ok=True)
-            os.replace(path, final)
+            if self._uploads.pop(upload_id) is None:  # cancelled meanwhile: its file is gone
+                raise UnknownUpload(upload_id)
+            try:
+                os.replace(path, final)
+            except OSError:
+                path.unlink(missing_ok=True)  # popped above: nobody else would remove it
+                raise
             return upload.size
 
     def cancel_upload(self, upload_id: str) -> bool:
-        found = self._uploads.pop(upload_id) is not None
+        # No need to wait for an append in flight: it writes to the unlinked file,
+        # then finds the upload gone.
+        if self._uploads.pop(upload_id) is None:
+            return False
         self._upload_path(upload_id).unlink(missing_ok=True)
-        return found
+        return True
 
     def purge_uploads(self, older_than: float) -> int:
-        stale = self._uploads.stale(older_than)
-        for upload_id in stale:
-            self.cancel_upload(upload_id)
-        return len(stale)
+        purged = self._uploads.purge(older_than)
+        for upload_id in purged:
+            self._upload_path(upload_id).unlink(missing_ok=True)
+        return len(purged)
 
     def clear(self) -> None:
         for upload_id in self._uploads.clear():
             self._upload_path(upload_id).unlink(missing_ok=True)
         shutil.rmtree(self._blob_root, ignore_errors=True)
         self._blob_root.mkdir(parents=True, exist_ok=True)
+
+
+def _existing(path: str, flags: int) -> int:
+    """``open`` an upload file without creating it (``opener=``)."""
+    return os.open(path, flags & ~os.O_CREAT)
 
 
 def temporary_filesystem_store() -> FilesystemBlobStore:

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import hashlib
 import io
+import threading
 import time
 import tracemalloc
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -17,6 +19,7 @@ from ecr_emulator.blobstore import (
     FilesystemBlobStore,
     MemoryBlobStore,
     UnknownUpload,
+    UploadOffsetMismatch,
 )
 
 
@@ -272,3 +275,180 @@ def test_broken_stream_keeps_the_bytes_received_so_far(store):
     assert store.upload_size(upload_id) == size  # a resumed upload goes on from here
     assert store.append(upload_id, io.BytesIO(b"tail")) == size + 4
     assert store.finish_upload(upload_id, sha(PatternStream(size).read() + b"tail")) == size + 4
+
+
+# --- uploads under concurrent requests ----------------------------------------------------------
+
+
+class GatedStream(io.RawIOBase):
+    """Serves ``head``, then stalls (like a slow client mid-body) until ``release()``,
+    then serves ``tail``."""
+
+    def __init__(self, head: bytes, tail: bytes = b"") -> None:
+        self.parts = [head, tail]
+        self.reading = threading.Event()  # set once ``head`` is read: the append is in flight
+        self.gate = threading.Event()
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int:
+        if not self.parts[0]:
+            self.parts.pop(0)
+            if not self.parts:
+                return 0
+            self.reading.set()
+            assert self.gate.wait(10), "never released"
+        count = min(len(buffer), len(self.parts[0]))
+        buffer[:count] = self.parts[0][:count]
+        self.parts[0] = self.parts[0][count:]
+        return count
+
+    def release(self) -> None:
+        self.gate.set()
+
+
+def in_flight(pool: ThreadPoolExecutor, store, upload_id: str, stream: GatedStream, **options):
+    """Start ``store.append`` of ``stream`` on ``pool``; return once it is reading."""
+    future = pool.submit(store.append, upload_id, stream, None, **options)
+    assert stream.reading.wait(10)
+    return future
+
+
+def settle() -> None:
+    """Give the threads just started time to queue up on the upload's lock."""
+    time.sleep(0.2)
+
+
+def test_append_at_an_expected_offset(store):
+    upload_id = store.start_upload()
+    assert store.append(upload_id, io.BytesIO(b"0123456789"), expected_offset=0) == 10
+    retry = io.BytesIO(b"0123456789")
+    with pytest.raises(UploadOffsetMismatch) as raised:
+        store.append(upload_id, retry, expected_offset=0)
+    assert raised.value.size == 10
+    assert retry.tell() == 0  # refused before reading a byte
+    assert store.append(upload_id, io.BytesIO(b"abc"), expected_offset=10) == 13
+    assert store.finish_upload(upload_id, sha(b"0123456789abc")) == 13
+
+
+def test_a_retried_chunk_waits_for_the_first_then_is_refused(store):
+    upload_id = store.start_upload()
+    first = GatedStream(b"01234", b"56789")
+    with ThreadPoolExecutor(2) as pool:
+        appending = in_flight(pool, store, upload_id, first, expected_offset=0)
+        retry = pool.submit(store.append, upload_id, io.BytesIO(b"0123456789"), None, 0)
+        settle()
+        assert not retry.done()  # a check made before the first chunk lands would pass
+        first.release()
+        assert appending.result() == 10
+        with pytest.raises(UploadOffsetMismatch) as raised:
+            retry.result()
+    assert raised.value.size == 10
+    assert store.finish_upload(upload_id, sha(b"0123456789")) == 10
+
+
+def test_finish_racing_a_retried_chunk_leaves_no_orphan(store):
+    data = b"0123456789"
+    upload_id = store.start_upload()
+    first = GatedStream(data[:4], data[4:])
+    with ThreadPoolExecutor(3) as pool:
+        appending = in_flight(pool, store, upload_id, first, expected_offset=0)
+        # Both hold the upload already and wait for its lock, in either order.
+        retry = pool.submit(store.append, upload_id, io.BytesIO(data), None, 0)
+        finishing = pool.submit(store.finish_upload, upload_id, sha(data))
+        settle()
+        first.release()
+        assert appending.result() == len(data)
+        assert finishing.result() == len(data)
+        with pytest.raises((UploadOffsetMismatch, UnknownUpload)):
+            retry.result()
+    assert store.open(sha(data)).read() == data
+    if isinstance(store, FilesystemBlobStore):
+        assert files_under(store.root / "uploads") == []
+
+
+def test_an_append_waiting_on_a_finish_leaves_no_orphan(store):
+    data = b"0123456789"
+    for _ in range(3):  # which of the two waiters goes first is up to the scheduler
+        upload_id = store.start_upload()
+        first = GatedStream(data[:4], data[4:])
+        with ThreadPoolExecutor(3) as pool:
+            appending = in_flight(pool, store, upload_id, first)
+            finishing = pool.submit(store.finish_upload, upload_id, sha(data))
+            settle()
+            late = pool.submit(store.append, upload_id, io.BytesIO(b"late"))  # no offset
+            settle()
+            first.release()
+            assert appending.result() == len(data)
+            if finishing.exception() is None:
+                with pytest.raises(UnknownUpload):
+                    late.result()  # not appended to a file that finish renamed away
+            else:  # the late chunk went first: the blob is not what the finish claimed
+                assert late.result() == len(data) + 4
+                assert isinstance(finishing.exception(), DigestMismatch)
+                assert store.cancel_upload(upload_id)
+        if isinstance(store, FilesystemBlobStore):
+            assert files_under(store.root / "uploads") == []
+
+
+def test_cancel_during_an_append_leaves_no_orphan(store):
+    upload_id = store.start_upload()
+    first = GatedStream(b"01234", b"56789")
+    with ThreadPoolExecutor(2) as pool:
+        appending = in_flight(pool, store, upload_id, first)
+        waiting = pool.submit(store.append, upload_id, io.BytesIO(b"more"))
+        settle()
+        assert store.cancel_upload(upload_id)  # does not wait for the append in flight
+        first.release()
+        with pytest.raises(UnknownUpload):
+            appending.result()  # its bytes went nowhere: it must not report them
+        with pytest.raises(UnknownUpload):
+            waiting.result()
+    if isinstance(store, FilesystemBlobStore):
+        assert files_under(store.root / "uploads") == []
+
+
+def test_purge_skips_an_upload_still_streaming(store):
+    streaming = store.start_upload()
+    idle = store.start_upload()
+    stream = GatedStream(b"x" * 1000, b"y" * 1000)
+    with ThreadPoolExecutor(1) as pool:
+        appending = in_flight(pool, store, streaming, stream)
+        time.sleep(0.1)
+        assert store.purge_uploads(0.05) == 1  # the idle one only
+        stream.release()
+        assert appending.result() == 2000
+    with pytest.raises(UnknownUpload):
+        store.upload_size(idle)
+    assert store.finish_upload(streaming, sha(b"x" * 1000 + b"y" * 1000)) == 2000
+    if isinstance(store, FilesystemBlobStore):
+        assert files_under(store.root / "uploads") == []
+
+
+class SlowBreakingStream(io.RawIOBase):
+    """A chunk every ``pause`` seconds, ``count`` times, then a dropped connection."""
+
+    def __init__(self, count: int, pause: float) -> None:
+        self.count = count
+        self.pause = pause
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int:
+        if not self.count:
+            raise ConnectionResetError("client went away")
+        time.sleep(self.pause)
+        self.count -= 1
+        buffer[:10] = b"0123456789"
+        return 10
+
+
+def test_every_chunk_counts_as_activity(store):
+    upload_id = store.start_upload()
+    with pytest.raises(ConnectionResetError):
+        store.append(upload_id, SlowBreakingStream(3, 0.2))
+    # Started 0.6 s ago, last chunk just now: not abandoned, and resumable.
+    assert store.purge_uploads(0.4) == 0
+    assert store.append(upload_id, io.BytesIO(b"!"), expected_offset=30) == 31

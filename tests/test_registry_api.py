@@ -7,8 +7,14 @@ the same state is then checked through the ECR API.
 from __future__ import annotations
 
 import base64
+import datetime as _dt
 import json
+import socket
+import threading
+import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 import pytest
 import requests
@@ -25,6 +31,8 @@ from registry_client import (
 )
 
 from ecr_emulator import ManualClock
+from ecr_emulator.blobstore import FilesystemBlobStore
+from ecr_emulator.operations import layers
 from ecr_emulator.server import BackgroundServer, EmulatorApp
 from ecr_emulator.state import Backend
 
@@ -42,6 +50,27 @@ def api(ecr_server):
 @pytest.fixture
 def registry(api, ecr_server) -> RegistryClient:
     return RegistryClient(api, ecr_server.url)
+
+
+@pytest.fixture
+def disk_server(tmp_path) -> Iterator[BackgroundServer]:
+    """A server of its own storing blobs under ``tmp_path/data`` (``serve --data-dir``)."""
+    server = BackgroundServer(EmulatorApp(Backend(blobs=FilesystemBlobStore(tmp_path / "data"))))
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def disk_registry(disk_server) -> RegistryClient:
+    boto = ecr_client(endpoint_url=disk_server.url)
+    boto.create_repository(repositoryName=REPO)
+    return RegistryClient(boto, disk_server.url)
+
+
+def upload_files(server: BackgroundServer) -> list[Path]:
+    """What a ``disk_server`` holds of uploads in progress."""
+    return sorted((server.backend.blobs.root / "uploads").iterdir())
 
 
 def start_upload(registry: RegistryClient, repository: str = REPO) -> str:
@@ -303,6 +332,153 @@ def test_sha512_blobs(registry):
     location = start_upload(registry)
     answer = registry.put(location, params={"digest": digest_of(b"other", "sha512")}, data=b"!")
     assert error_codes(answer) == ["DIGEST_INVALID"]
+
+
+# --- uploads under concurrent and failing requests -------------------------------------------
+
+
+class GatedBody:
+    """A request body of known length that stalls after ``head`` until ``release()``:
+    a slow client with a chunk in flight."""
+
+    def __init__(self, head: bytes, tail: bytes) -> None:
+        self.head = head
+        self.tail = tail
+        self.sent = threading.Event()
+        self.gate = threading.Event()
+
+    def __len__(self) -> int:
+        return len(self.head) + len(self.tail)
+
+    def __iter__(self) -> Iterator[bytes]:
+        yield self.head
+        self.sent.set()
+        assert self.gate.wait(10), "never released"
+        yield self.tail
+
+    def release(self) -> None:
+        self.gate.set()
+
+
+def another_client(server: BackgroundServer) -> RegistryClient:
+    """A client with connections of its own, for a request made alongside another."""
+    return RegistryClient(ecr_client(endpoint_url=server.url), server.url)
+
+
+def patch_in_flight(
+    pool: ThreadPoolExecutor, server: BackgroundServer, location: str, body, **options
+):
+    """PATCH ``body`` on ``pool``; return once its head is sent and the server is reading."""
+    answer = pool.submit(another_client(server).patch, location, data=body, **options)
+    assert body.sent.wait(10)
+    time.sleep(0.2)  # the server takes the upload and waits for the rest
+    return answer
+
+
+def test_a_retried_chunk_while_the_first_is_in_flight_is_416(registry, ecr_server):
+    location = start_upload(registry)
+    body = GatedBody(b"01234", b"56789")
+    with ThreadPoolExecutor(2) as pool:
+        first = patch_in_flight(pool, ecr_server, location, body, headers={"Content-Range": "0-9"})
+        retry = pool.submit(
+            registry.patch, location, data=b"0123456789", headers={"Content-Range": "0-9"}
+        )
+        time.sleep(0.2)
+        body.release()
+        assert first.result().status_code == 202
+        assert first.result().headers["Range"] == "0-9"
+        answer = retry.result()
+    assert answer.status_code == 416, answer.text
+    assert answer.headers["Range"] == "0-9"
+    assert answer.headers["Location"] == location
+    assert error_codes(answer) == ["BLOB_UPLOAD_INVALID"]
+    assert registry.get(location).headers["Range"] == "0-9"
+    answer = registry.put(location, params={"digest": digest_of(b"0123456789")})
+    assert answer.status_code == 201, answer.text
+
+
+def test_a_chunk_racing_the_final_put_leaves_no_orphan(disk_server, disk_registry):
+    data = b"0123456789"
+    location = start_upload(disk_registry)
+    body = GatedBody(data[:5], data[5:])
+    with ThreadPoolExecutor(3) as pool:
+        chunk = patch_in_flight(pool, disk_server, location, body)
+        put = pool.submit(disk_registry.put, location, params={"digest": digest_of(data)})
+        time.sleep(0.2)
+        late = pool.submit(another_client(disk_server).patch, location, data=b"late")
+        time.sleep(0.2)
+        body.release()  # the PUT and the late PATCH wait for this chunk, in either order
+        assert chunk.result().status_code == 202
+        if put.result().status_code == 201:
+            assert late.result().status_code == 404  # not appended to the renamed file
+            assert disk_registry.get(f"/v2/{REPO}/blobs/{digest_of(data)}").content == data
+        else:  # the late chunk went first: not the blob the PUT claimed
+            assert late.result().status_code == 202
+            assert error_codes(put.result()) == ["DIGEST_INVALID"]
+    assert upload_files(disk_server) == []
+
+
+def send_cut_short(server: BackgroundServer, password: str, path: str, sent: int, claimed: int):
+    """A POST that announces ``claimed`` body bytes, sends ``sent`` and hangs up; the answer."""
+    token = base64.b64encode(f"AWS:{password}".encode()).decode()
+    head = (
+        f"POST {path} HTTP/1.1\r\nHost: {server.host}:{server.port}\r\n"
+        f"Authorization: Basic {token}\r\nContent-Length: {claimed}\r\n\r\n"
+    )
+    with socket.create_connection((server.host, server.port), timeout=10) as connection:
+        connection.sendall(head.encode() + b"x" * sent)
+        connection.shutdown(socket.SHUT_WR)
+        answer = b""
+        while chunk := connection.recv(65536):
+            answer += chunk
+    return answer.decode(errors="replace")
+
+
+def test_failed_monolithic_uploads_leave_nothing_behind(disk_server, disk_registry):
+    megabyte = b"m" * 1_000_000
+    uploads = f"/v2/{REPO}/blobs/uploads/"
+    for _ in range(3):
+        answer = disk_registry.post(uploads, params={"digest": "sha256:nothex"}, data=megabyte)
+        assert answer.status_code == 400
+        assert error_codes(answer) == ["DIGEST_INVALID"]
+    answer = disk_registry.post(uploads, params={"digest": digest_of(b"other")}, data=megabyte)
+    assert error_codes(answer) == ["DIGEST_INVALID"]
+    answer = disk_registry.post(
+        uploads,
+        params={"digest": digest_of(b"56789")},
+        data=b"56789",
+        headers={"Content-Range": "5-9"},
+    )
+    assert answer.status_code == 416
+    path = f"{uploads}?digest={digest_of(megabyte)}"
+    mib = 1024 * 1024  # several chunks: the store's threaded fast path
+    answer = send_cut_short(disk_server, disk_registry.password, path, 3 * mib, 4 * mib)
+    assert answer.startswith("HTTP/1.1 400"), answer
+    assert "BLOB_UPLOAD_INVALID" in answer
+    assert upload_files(disk_server) == []
+    assert disk_server.backend.uploads == {}
+    assert disk_registry.push_blob(REPO, megabyte) == digest_of(megabyte)  # the repository works
+    assert upload_files(disk_server) == []
+
+
+def test_purging_abandoned_uploads_spares_one_still_streaming(
+    disk_server, disk_registry, monkeypatch
+):
+    monkeypatch.setattr(layers, "ABANDONED_AFTER", _dt.timedelta(seconds=0.3))
+    idle = start_upload(disk_registry)
+    streaming = start_upload(disk_registry)
+    body = GatedBody(b"first half|", b"second half")
+    with ThreadPoolExecutor(1) as pool:
+        chunk = patch_in_flight(pool, disk_server, streaming, body)
+        time.sleep(0.5)  # both untouched for longer than ABANDONED_AFTER
+        start_upload(disk_registry)  # purges abandoned uploads
+        assert disk_registry.get(idle).status_code == 404
+        body.release()
+        assert chunk.result().status_code == 202
+    data = b"first half|second half"
+    answer = disk_registry.put(streaming, params={"digest": digest_of(data)})
+    assert answer.status_code == 201, answer.text
+    assert disk_registry.get(f"/v2/{REPO}/blobs/{digest_of(data)}").content == data
 
 
 # --- manifests -------------------------------------------------------------------------------

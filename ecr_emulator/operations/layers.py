@@ -15,7 +15,7 @@ import datetime as _dt
 import io
 from typing import Any, BinaryIO
 
-from ..blobstore import DigestMismatch, UnknownUpload
+from ..blobstore import DigestMismatch, UnknownUpload, UploadOffsetMismatch
 from ..errors import ServiceError, invalid_parameter
 from ..identity import RequestContext, dns_suffix_for
 from ..manifests import is_valid_digest
@@ -68,9 +68,15 @@ def upload_size(context: RequestContext, session: UploadSession) -> int:
 
 
 def append_to_upload(
-    context: RequestContext, session: UploadSession, stream: BinaryIO, length: int | None = None
+    context: RequestContext,
+    session: UploadSession,
+    stream: BinaryIO,
+    length: int | None = None,
+    expected_offset: int | None = None,
 ) -> int:
-    return context.backend.blobs.append(session.upload_id, stream, length)
+    """Stream onto the upload; with ``expected_offset`` only if the upload holds exactly that
+    many bytes when its lock is taken (``UploadOffsetMismatch`` otherwise)."""
+    return context.backend.blobs.append(session.upload_id, stream, length, expected_offset)
 
 
 def finish_upload(
@@ -150,8 +156,9 @@ def upload_layer_part(
         data = base64.b64decode(layer_part_blob, validate=True)
     except ValueError:  # binascii.Error: awsJson sends blobs as base64 text
         raise ServiceError("SerializationException", "layerPartBlob is not valid base64") from None
-    if part_first_byte != received or part_last_byte - part_first_byte + 1 != len(data):
-        raise ServiceError(
+
+    def invalid_part(received: int) -> ServiceError:
+        return ServiceError(
             "InvalidLayerPartException",
             f"The layer part must start at byte {received} and its length must match "
             f"partLastByte - partFirstByte + 1 (got {part_first_byte}-{part_last_byte}, "
@@ -163,7 +170,13 @@ def upload_layer_part(
                 "lastValidByteReceived": max(received - 1, 0),
             },
         )
-    size = append_to_upload(context, session, io.BytesIO(data))
+
+    if part_first_byte != received or part_last_byte - part_first_byte + 1 != len(data):
+        raise invalid_part(received)
+    try:
+        size = append_to_upload(context, session, io.BytesIO(data), None, part_first_byte)
+    except UploadOffsetMismatch as error:  # a /v2/ chunk for the same upload got in first
+        raise invalid_part(error.size) from None
     return {
         "registryId": repository.registry.account_id,
         "repositoryName": repository.name,

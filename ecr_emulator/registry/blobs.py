@@ -14,7 +14,7 @@ from werkzeug.exceptions import RequestedRangeNotSatisfiable
 from werkzeug.wrappers import Request, Response
 from werkzeug.wsgi import wrap_file
 
-from ..blobstore import CHUNK_SIZE, DigestMismatch, UnknownUpload
+from ..blobstore import CHUNK_SIZE, DigestMismatch, UnknownUpload, UploadOffsetMismatch
 from ..manifests import is_valid_digest
 from ..operations import layers
 from ..state import Repository, UploadSession
@@ -125,17 +125,24 @@ def delete_blob(call: RegistryCall) -> Response:
 def start_upload(call: RegistryCall) -> Response:
     """POST: mount from another repository, upload in one request (``?digest=``), or begin."""
     args = call.request.args
+    digest = args.get("digest")
     with call.backend.lock:
         repository = call.repository()
         mount = args.get("mount")
         if mount and is_valid_digest(mount) and _mount(call, repository, mount, args.get("from")):
             return _created(call.name, mount)
+        if digest is not None:
+            _checked_digest(digest)  # before there is a session to clean up
         session = layers.start_upload(call.context, repository)
-    digest = args.get("digest")
     if digest is None:
         return _upload_progress(call, session, 0, 202)
-    _append_body(call, session)
-    return _complete(call, repository, session, digest)
+    try:
+        _append_body(call, session)
+        return _complete(call, repository, session, digest)
+    except BaseException:
+        # The client never learnt this upload's Location: nobody could resume or cancel it.
+        layers.cancel_upload(call.context, session)
+        raise
 
 
 def _mount(
@@ -160,29 +167,41 @@ def _session(call: RegistryCall) -> tuple[Repository, UploadSession]:
             raise upload_unknown(call.params["upload_id"]) from None
 
 
+def _range_not_satisfiable(
+    call: RegistryCall, session: UploadSession, size: int, content_range: str
+) -> RegistryError:
+    return RegistryError(
+        "BLOB_UPLOAD_INVALID",
+        f"chunk must start at byte {size}",
+        416,
+        {"range": content_range},
+        {
+            "Range": f"0-{max(size - 1, 0)}",
+            "Location": _upload_location(call.name, session.upload_id),
+        },
+    )
+
+
 def _append_body(call: RegistryCall, session: UploadSession) -> int:
-    """Stream the request body onto the upload, honouring Content-Range when it is sent."""
+    """Stream the request body onto the upload, honouring Content-Range when it is sent.
+
+    The chunk's start is checked by the store, once this request has the upload to
+    itself: a retry of a chunk still in flight must wait for it, then get a 416.
+    """
     request = call.request
     try:
         size = layers.upload_size(call.context, session)
     except UnknownUpload:
         raise upload_unknown(session.upload_id) from None
+    start = None
     content_range = request.headers.get("Content-Range")
     if content_range:
         match = _CONTENT_RANGE.match(content_range.strip())
-        if match is None or int(match[1]) != size or int(match[2]) < int(match[1]):
-            raise RegistryError(
-                "BLOB_UPLOAD_INVALID",
-                f"chunk must start at byte {size}",
-                416,
-                {"range": content_range},
-                {
-                    "Range": f"0-{max(size - 1, 0)}",
-                    "Location": _upload_location(call.name, session.upload_id),
-                },
-            )
+        if match is None or int(match[2]) < int(match[1]):
+            raise _range_not_satisfiable(call, session, size, content_range)
+        start = int(match[1])
     length = request.content_length
-    if content_range and length is not None and length != int(match[2]) - int(match[1]) + 1:
+    if content_range and length is not None and length != int(match[2]) - start + 1:
         raise RegistryError(
             "BLOB_UPLOAD_INVALID",
             f"Content-Range {content_range} does not match Content-Length {length}",
@@ -192,7 +211,9 @@ def _append_body(call: RegistryCall, session: UploadSession) -> int:
     if length == 0:
         return size
     try:
-        return layers.append_to_upload(call.context, session, request.stream, length)
+        return layers.append_to_upload(call.context, session, request.stream, length, start)
+    except UploadOffsetMismatch as error:
+        raise _range_not_satisfiable(call, session, error.size, content_range or "") from None
     except UnknownUpload:
         raise upload_unknown(session.upload_id) from None
     except OSError as error:  # a broken chunked encoding, a body cut short
