@@ -261,34 +261,14 @@ def _verified_digest(upload: _Upload, digest: str, reread: BinaryIO | None) -> N
         raise DigestMismatch(f"content digest {actual} does not match {digest}")
 
 
-class MemoryBlobStore:
-    """Blobs in a dict: fast and private to one mock context."""
+class _UploadingStore:
+    """What both stores do the same way: upload bookkeeping, offsets, one-step ``put``.
+
+    A store adds where bytes go (``_write``) and how a verified upload is published.
+    """
 
     def __init__(self) -> None:
-        self._blobs: dict[str, bytes] = {}
         self._uploads = _UploadTable()
-
-    def exists(self, digest: str) -> bool:
-        return digest in self._blobs
-
-    def size(self, digest: str) -> int | None:
-        data = self._blobs.get(digest)
-        return None if data is None else len(data)
-
-    def open(self, digest: str) -> BinaryIO | None:
-        data = self._blobs.get(digest)
-        return None if data is None else io.BytesIO(data)
-
-    def put(self, digest: str, data: bytes) -> None:
-        upload_id = self.start_upload()
-        self.append(upload_id, io.BytesIO(data))
-        self.finish_upload(upload_id, digest)
-
-    def delete(self, digest: str) -> bool:
-        return self._blobs.pop(digest, None) is not None
-
-    def start_upload(self) -> str:
-        return self._uploads.start()
 
     def upload_size(self, upload_id: str) -> int:
         return self._uploads.get(upload_id).size
@@ -304,13 +284,55 @@ class MemoryBlobStore:
         with upload.lock:
             self._uploads.check(upload_id, upload, expected_offset)
             upload.touched = time.monotonic()
-            for chunk in read_chunks(stream, length):
-                upload.hasher.update(chunk)
-                upload.chunks.append(chunk)
-                upload.size += len(chunk)
-                upload.touched = time.monotonic()
+            self._write(upload_id, upload, stream, length)
             self._uploads.check(upload_id, upload)  # cancelled meanwhile: the bytes went nowhere
             return upload.size
+
+    def _write(self, upload_id: str, upload: _Upload, stream: BinaryIO, length: int | None) -> None:
+        raise NotImplementedError
+
+    def start_upload(self) -> str:
+        raise NotImplementedError
+
+    def finish_upload(self, upload_id: str, digest: str) -> int:
+        raise NotImplementedError
+
+    def put(self, digest: str, data: bytes) -> None:
+        upload_id = self.start_upload()
+        self.append(upload_id, io.BytesIO(data))
+        self.finish_upload(upload_id, digest)
+
+
+class MemoryBlobStore(_UploadingStore):
+    """Blobs in a dict: fast and private to one mock context."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._blobs: dict[str, bytes] = {}
+
+    def exists(self, digest: str) -> bool:
+        return digest in self._blobs
+
+    def size(self, digest: str) -> int | None:
+        data = self._blobs.get(digest)
+        return None if data is None else len(data)
+
+    def open(self, digest: str) -> BinaryIO | None:
+        data = self._blobs.get(digest)
+        return None if data is None else io.BytesIO(data)
+
+    def delete(self, digest: str) -> bool:
+        return self._blobs.pop(digest, None) is not None
+
+    def start_upload(self) -> str:
+        return self._uploads.start()
+
+    def _write(self, upload_id: str, upload: _Upload, stream: BinaryIO, length: int | None) -> None:
+        for chunk in read_chunks(stream, length):
+            upload.hasher.update(chunk)
+            upload.chunks.append(chunk)
+            upload.size += len(chunk)
+            upload.touched = time.monotonic()
 
     def finish_upload(self, upload_id: str, digest: str) -> int:
         upload = self._uploads.get(upload_id)
@@ -333,7 +355,7 @@ class MemoryBlobStore:
         self._uploads.clear()
 
 
-class FilesystemBlobStore:
+class FilesystemBlobStore(_UploadingStore):
     """Blobs as files under ``root/blobs/<algorithm>/<hex[:2]>/<hex>``; uploads under ``root/uploads``.
 
     A layer never sits whole in memory: uploads are appended to a file while
@@ -341,6 +363,7 @@ class FilesystemBlobStore:
     """
 
     def __init__(self, root: str | os.PathLike[str]) -> None:
+        super().__init__()
         self.root = Path(root)
         self._blob_root = self.root / "blobs"
         self._upload_root = self.root / "uploads"
@@ -348,7 +371,6 @@ class FilesystemBlobStore:
         self._upload_root.mkdir(parents=True, exist_ok=True)
         for leftover in self._upload_root.iterdir():  # uploads cannot survive a restart
             leftover.unlink(missing_ok=True)
-        self._uploads = _UploadTable()
 
     def _path(self, digest: str) -> Path:
         algorithm, _, hex_part = digest.partition(":")
@@ -357,30 +379,25 @@ class FilesystemBlobStore:
         return self._blob_root / algorithm / hex_part[:2] / hex_part
 
     def exists(self, digest: str) -> bool:
-        return self._path(digest).is_file()
+        return self.size(digest) is not None
 
     def size(self, digest: str) -> int | None:
         try:
             return self._path(digest).stat().st_size
-        except FileNotFoundError:
+        except (FileNotFoundError, DigestMismatch):  # a malformed digest names no blob
             return None
 
     def open(self, digest: str) -> BinaryIO | None:
         try:
             return open(self._path(digest), "rb")  # the caller streams and closes it
-        except FileNotFoundError:
+        except (FileNotFoundError, DigestMismatch):
             return None
-
-    def put(self, digest: str, data: bytes) -> None:
-        upload_id = self.start_upload()
-        self.append(upload_id, io.BytesIO(data))
-        self.finish_upload(upload_id, digest)
 
     def delete(self, digest: str) -> bool:
         try:
             self._path(digest).unlink()
             return True
-        except FileNotFoundError:
+        except (FileNotFoundError, DigestMismatch):
             return False
 
     def _upload_path(self, upload_id: str) -> Path:
@@ -391,9 +408,6 @@ class FilesystemBlobStore:
         self._upload_path(upload_id).touch()
         return upload_id
 
-    def upload_size(self, upload_id: str) -> int:
-        return self._uploads.get(upload_id).size
-
     def _reopen(self, upload_id: str) -> BinaryIO:
         """The upload's file, for appending.  Never created here: a file that a cancel
         removed (or a finish renamed) must not come back as an orphan."""
@@ -402,21 +416,9 @@ class FilesystemBlobStore:
         except FileNotFoundError:
             raise UnknownUpload(upload_id) from None
 
-    def append(
-        self,
-        upload_id: str,
-        stream: BinaryIO,
-        length: int | None = None,
-        expected_offset: int | None = None,
-    ) -> int:
-        upload = self._uploads.get(upload_id)
-        with upload.lock:
-            self._uploads.check(upload_id, upload, expected_offset)
-            upload.touched = time.monotonic()
-            with self._reopen(upload_id) as target:
-                _append_file(upload, stream, length, target)
-            self._uploads.check(upload_id, upload)  # cancelled meanwhile: the bytes went nowhere
-            return upload.size
+    def _write(self, upload_id: str, upload: _Upload, stream: BinaryIO, length: int | None) -> None:
+        with self._reopen(upload_id) as target:
+            _append_file(upload, stream, length, target)
 
     def finish_upload(self, upload_id: str, digest: str) -> int:
         upload = self._uploads.get(upload_id)

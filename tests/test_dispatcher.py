@@ -13,7 +13,11 @@ import botocore.session
 import pytest
 import requests
 from botocore.exceptions import ClientError
-from conftest import docker_manifest
+from conftest import docker_manifest, ecr_client
+
+from ecr_emulator.blobstore import FilesystemBlobStore
+from ecr_emulator.server import BackgroundServer, EmulatorApp
+from ecr_emulator.state import Backend
 
 ECR = "AmazonEC2ContainerRegistry_V20150921"
 ECR_PUBLIC = "SpencerFrontendService"
@@ -337,3 +341,19 @@ def test_registry_basic_auth_with_non_ascii_is_401(ecr_server):
     )
     assert answer.status_code == 401
     assert answer.json()["errors"][0]["code"] == "UNAUTHORIZED"
+
+
+def test_odd_but_well_formed_digests_with_a_filesystem_store(tmp_path):
+    """Digests the schema allows but no blob can have are simply absent, not a crash."""
+    server = BackgroundServer(EmulatorApp(Backend(blobs=FilesystemBlobStore(tmp_path)))).start()
+    try:
+        ecr = ecr_client(endpoint_url=server.url)
+        ecr.create_repository(repositoryName="odd/digests")
+        manifest = json.loads(docker_manifest("odd", layer_sizes=()))
+        manifest["config"]["digest"] = "sha256:not-hex_but=allowed"
+        pushed = ecr.put_image(repositoryName="odd/digests", imageManifest=json.dumps(manifest))
+        assert pushed["image"]["imageId"]["imageDigest"].startswith("sha256:")
+        (detail,) = ecr.describe_images(repositoryName="odd/digests")["imageDetails"]
+        assert detail["imageSizeInBytes"] == 0
+    finally:
+        server.stop()
