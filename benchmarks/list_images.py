@@ -7,7 +7,7 @@ the sizes taking turns round by round so drift hits them alike.  The baseline
 is the same call on the 1k-image repository.
 Target: 100k/1k ≤ 1.1.
 
-    python benchmarks/list_images.py [--calls 300] [--rounds 5]
+    python benchmarks/list_images.py [--calls 300] [--rounds 9]
 """
 
 from __future__ import annotations
@@ -79,7 +79,7 @@ def measure(calls: int, rounds: int) -> dict[int, dict[str, float]]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--calls", type=int, default=300)
-    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--rounds", type=int, default=9)
     args = parser.parse_args()
     os.environ.setdefault("AWS_ACCESS_KEY_ID", "testing")
     os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "testing")
