@@ -7,7 +7,14 @@ from typing import Any
 
 from ..errors import ServiceError, image_not_found, invalid_parameter
 from ..identity import RequestContext
-from ..manifests import INDEX_TYPES, ManifestError, digest_algorithm, digest_of, parse_manifest
+from ..manifests import (
+    INDEX_TYPES,
+    ManifestError,
+    ParsedManifest,
+    digest_algorithm,
+    digest_of,
+    parse_manifest,
+)
 from ..pagination import paginate_in_order
 from ..state import Image, Repository
 from . import operation
@@ -27,17 +34,20 @@ def store_manifest(
     expected_digest: str | None = None,
     strict: bool | None = None,
     idempotent: bool = False,
+    parsed: ParsedManifest | None = None,
 ) -> Image:
     """The one path by which a manifest becomes an image (PutImage and registry PUT).
 
     ``strict`` (default: the backend's setting) requires every referenced blob
     to be in the repository; ``idempotent`` (the registry's PUT semantics)
-    returns the existing image instead of raising ImageAlreadyExistsException.
+    returns the existing image instead of raising ImageAlreadyExistsException;
+    ``parsed`` is the manifest already parsed and validated by the caller.
     """
-    try:
-        parsed = parse_manifest(manifest, media_type)
-    except ManifestError as error:
-        raise invalid_parameter("ImageManifest", str(error)) from None
+    if parsed is None:
+        try:
+            parsed = parse_manifest(manifest, media_type)
+        except ManifestError as error:
+            raise invalid_parameter("ImageManifest", str(error)) from None
     algorithm = "sha256"
     if expected_digest is not None:
         algorithm = digest_algorithm(expected_digest) or ""
@@ -67,13 +77,7 @@ def store_manifest(
                 f"Image with digest '{digest}' and tag '{tag}' already exists in the repository "
                 f"with name '{repository.name}' in registry with id '{registry_id}'",
             )
-        if current is not None and tag_is_immutable(repository, tag):
-            what = "repository" if repository.tag_mutability == "IMMUTABLE" else "tag"
-            raise ServiceError(
-                "ImageTagAlreadyExistsException",
-                f"The image tag '{tag}' already exists in the '{repository.name}' repository "
-                f"and cannot be overwritten because the {what} is immutable.",
-            )
+        check_tag_may_move(repository, tag, digest)
     elif existing is not None and idempotent:
         return existing
     elif existing is not None:
@@ -99,6 +103,18 @@ def store_manifest(
     if tag is not None:
         repository.point_tag(tag, image)
     return image
+
+
+def check_tag_may_move(repository: Repository, tag: str, digest: str) -> None:
+    """ImageTagAlreadyExistsException if ``tag`` names another image and may not move."""
+    current = repository.tag_index.get(tag)
+    if current is not None and current != digest and tag_is_immutable(repository, tag):
+        what = "repository" if repository.tag_mutability == "IMMUTABLE" else "tag"
+        raise ServiceError(
+            "ImageTagAlreadyExistsException",
+            f"The image tag '{tag}' already exists in the '{repository.name}' repository "
+            f"and cannot be overwritten because the {what} is immutable.",
+        )
 
 
 def _image_size(context: RequestContext, repository: Repository, parsed: Any) -> int:

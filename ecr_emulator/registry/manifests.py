@@ -14,8 +14,7 @@ from werkzeug.wrappers import Response
 from .. import manifests as media
 from ..errors import ServiceError
 from ..manifests import ManifestError, is_valid_digest, parse_manifest
-from ..operations.images import delete_image, store_manifest
-from ..operations.repositories import tag_is_immutable
+from ..operations.images import check_tag_may_move, delete_image, store_manifest
 from ..state import Image, Repository
 from .errors import RegistryError, digest_invalid, manifest_invalid, manifest_unknown
 
@@ -39,10 +38,16 @@ def _reference(call: RegistryCall) -> tuple[str, bool]:
     return reference, by_digest
 
 
-def _find(repository: Repository, reference: str) -> Image | None:
-    if _is_digest(reference):
-        return repository.images.get(reference)
-    return repository.image_for_tag(reference)
+def _find(repository: Repository, reference: str) -> Image:
+    """The image a tag or digest names, or MANIFEST_UNKNOWN."""
+    image = (
+        repository.images.get(reference)
+        if _is_digest(reference)
+        else repository.image_for_tag(reference)
+    )
+    if image is None:
+        raise manifest_unknown(reference)
+    return image
 
 
 def _accepted(call: RegistryCall) -> set[str]:
@@ -58,8 +63,6 @@ def get_manifest(call: RegistryCall) -> Response:
     with call.backend.lock:
         repository = call.repository()
         image = _find(repository, reference)
-        if image is None:
-            raise manifest_unknown(reference)
         accepted = _accepted(call)
         if accepted and "*/*" not in accepted and image.media_type not in accepted:
             raise RegistryError(
@@ -124,25 +127,15 @@ def put_manifest(call: RegistryCall) -> Response:
     strict = not call.backend.allow_sparse_manifests
     with call.backend.lock:
         repository = call.repository()
-        if by_digest:  # all tags or none: check every one before moving any
-            for tag in tags:
-                if repository.tag_index.get(tag, reference) != reference and tag_is_immutable(
-                    repository, tag
-                ):
-                    raise RegistryError(
-                        "TAG_INVALID",
-                        f"The image tag '{tag}' already exists in the '{repository.name}' "
-                        "repository and cannot be overwritten because the tag is immutable.",
-                        400,
-                        {"tag": tag},
-                    )
         try:
+            for tag in tags if by_digest else ():  # all tags or none: check before moving any
+                check_tag_may_move(repository, tag, reference)
             for tag in tags or [None]:
                 image = store_manifest(
                     call.context,
                     repository,
                     body.decode("utf-8"),
-                    media_type=parsed.media_type,
+                    parsed=parsed,
                     tag=tag,
                     expected_digest=reference if by_digest else None,
                     strict=strict,
@@ -167,8 +160,6 @@ def delete_manifest(call: RegistryCall) -> Response:
     with call.backend.lock:
         repository = call.repository()
         image = _find(repository, reference)
-        if image is None:
-            raise manifest_unknown(reference)
         if not by_digest:
             repository.remove_tag(reference)
         elif image.digest in repository.index_parents:
