@@ -1,11 +1,12 @@
-"""Content-addressed blob storage behind both the registry plane and the layer API.
+"""Content-addressed blob storage: the one storage-driver interface behind both planes.
 
-One interface (``BlobStore``), two backends: ``MemoryBlobStore`` (the
-in-process default) and ``FilesystemBlobStore`` (``--data-dir``).  Uploads
-stream: bytes are hashed as they arrive, a blob becomes visible only after
-its digest is verified, and on disk that is an atomic rename, so a reader
-never sees half a layer.  Blobs are shared by every repository; which
-repository may see which blob is tracked by the state model, not here.
+Two drivers, ``MemoryBlobStore`` (the in-process default) and
+``FilesystemBlobStore`` (``--data-dir``), each with one ``BlobWriter`` per
+upload in progress.  A writer streams: bytes are hashed as they arrive, and a
+blob becomes visible only after ``verify`` and ``publish`` (on disk an atomic
+rename), so a reader never sees half a layer.  The store knows nothing of
+repositories, accounts or which uploads exist: the core's one upload table
+holds the writers and decides when a blob is published or freed.
 """
 
 from __future__ import annotations
@@ -18,9 +19,7 @@ import shutil
 import tempfile
 import threading
 import time
-import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO, Protocol
 
@@ -32,17 +31,37 @@ class DigestMismatch(ValueError):
     """The uploaded bytes do not hash to the digest the client claimed."""
 
 
-class UnknownUpload(KeyError):
-    """No upload session with that id (finished, cancelled, purged or never started)."""
+class BodyReadError(OSError):
+    """The client's stream broke off or was malformed (a client error, not the store's)."""
 
 
-class UploadOffsetMismatch(ValueError):
-    """A chunk that does not start where the upload ends: out of order, or a retry of
-    a chunk that has landed meanwhile.  ``size`` is where the upload does end."""
+class WriterDiscarded(Exception):
+    """The writer was discarded (the upload cancelled) before this write began."""
 
-    def __init__(self, size: int) -> None:
-        super().__init__(f"the upload holds {size} bytes")
-        self.size = size
+
+class BlobWriter(Protocol):
+    """One upload's bytes on their way into the store.  Not thread-safe: the core
+    lets one request at a time write, except ``discard``, which may come at any time."""
+
+    size: int
+    touched: float  # time.monotonic() of the last byte received
+
+    def write(self, stream: BinaryIO, length: int | None = None) -> int:
+        """Append ``stream`` (up to ``length`` bytes, else to EOF); the new size.  A broken
+        stream raises ``BodyReadError`` and keeps the bytes received before the break."""
+        ...
+
+    def verify(self, digest: str) -> None:
+        """``DigestMismatch`` unless the bytes so far hash to ``digest``."""
+        ...
+
+    def publish(self, digest: str) -> None:
+        """Make the verified bytes the blob ``digest``, atomically; the writer is done."""
+        ...
+
+    def discard(self) -> None:
+        """Drop the bytes; safe while a ``write`` is in flight (its bytes go nowhere)."""
+        ...
 
 
 class BlobStore(Protocol):
@@ -56,111 +75,41 @@ class BlobStore(Protocol):
         """A seekable reader of the blob, or None when it is not stored."""
         ...
 
-    def put(self, digest: str, data: bytes) -> None:
-        """Store small ``data`` in one step (verified like an upload)."""
-        ...
-
     def delete(self, digest: str) -> bool: ...
 
-    def start_upload(self) -> str: ...
-
-    def upload_size(self, upload_id: str) -> int:
-        """Bytes received so far (``UnknownUpload`` if there is no such upload)."""
-        ...
-
-    def append(
-        self,
-        upload_id: str,
-        stream: BinaryIO,
-        length: int | None = None,
-        expected_offset: int | None = None,
-    ) -> int:
-        """Read ``stream`` (up to ``length`` bytes, else to EOF) onto the upload; the new size.
-
-        With ``expected_offset`` the chunk is taken only if the upload holds exactly that
-        many bytes once it is this append's turn (else ``UploadOffsetMismatch``, nothing
-        read): a check made before waiting for the turn would let a retried chunk in twice.
-        """
-        ...
-
-    def finish_upload(self, upload_id: str, digest: str) -> int:
-        """Verify and publish the upload as ``digest``; its size.  Raises ``DigestMismatch``."""
-        ...
-
-    def cancel_upload(self, upload_id: str) -> bool: ...
-
-    def purge_uploads(self, older_than: float) -> int:
-        """Drop uploads untouched for ``older_than`` seconds (abandoned pushes), never
-        one that is receiving bytes right now."""
+    def new_writer(self, upload_id: str) -> BlobWriter:
+        """A writer for a new upload named ``upload_id`` (unique, chosen by the caller)."""
         ...
 
     def clear(self) -> None: ...
 
 
+def put_blob(store: BlobStore, digest: str, data: bytes) -> None:
+    """Store small ``data`` as ``digest`` in one step, verified like an upload."""
+    writer = store.new_writer(f"put-{os.urandom(8).hex()}")
+    try:
+        writer.write(io.BytesIO(data))
+        writer.verify(digest)
+        writer.publish(digest)
+    except BaseException:
+        writer.discard()
+        raise
+
+
 def read_chunks(stream: BinaryIO, length: int | None) -> Iterator[bytes]:
-    """``stream``'s bytes in chunks, stopping after ``length`` bytes when it is given."""
+    """``stream``'s bytes in chunks, stopping after ``length`` bytes when it is given;
+    a failing stream raises ``BodyReadError``."""
     remaining = length
     while remaining is None or remaining > 0:
-        chunk = stream.read(CHUNK_SIZE if remaining is None else min(CHUNK_SIZE, remaining))
+        try:
+            chunk = stream.read(CHUNK_SIZE if remaining is None else min(CHUNK_SIZE, remaining))
+        except Exception as error:  # the server's stream: OSError, werkzeug's ClientDisconnected
+            raise BodyReadError(f"the request body could not be read: {error}") from error
         if not chunk:
             return
         if remaining is not None:
             remaining -= len(chunk)
         yield chunk
-
-
-def _append_file(upload: _Upload, stream: BinaryIO, length: int | None, target: BinaryIO) -> None:
-    """Copy ``stream`` (up to ``length`` bytes, else to EOF) onto ``target``, hashing it.
-
-    Bytes are read straight into a few reused buffers (no allocation or copy per
-    chunk) and hashed on a helper thread: sha256 releases the GIL, so hashing
-    overlaps reading and writing instead of taking turns with them (a 1 GiB
-    push through the server: about 1.2 s instead of 1.6 s).  ``upload.size``
-    counts every byte written, also when the stream breaks off; ``upload.touched``
-    moves with every chunk, so a long upload never looks abandoned.
-    """
-    readinto = getattr(stream, "readinto", None)
-    if readinto is None or (length is not None and length <= CHUNK_SIZE):
-        for chunk in read_chunks(stream, length):
-            upload.hasher.update(chunk)
-            target.write(chunk)
-            upload.size += len(chunk)
-            upload.touched = time.monotonic()
-        return
-    free: queue.SimpleQueue[memoryview] = queue.SimpleQueue()
-    for _ in range(_BUFFERS):
-        free.put(memoryview(bytearray(CHUNK_SIZE)))
-    todo: queue.SimpleQueue[tuple[memoryview, int] | None] = queue.SimpleQueue()
-    errors: list[BaseException] = []
-
-    def hash_chunks() -> None:
-        while (item := todo.get()) is not None:
-            buffer, count = item
-            try:
-                upload.hasher.update(buffer[:count])
-            except BaseException as error:  # raised below, once the reader has stopped
-                errors.append(error)
-            free.put(buffer)
-
-    hasher = threading.Thread(target=hash_chunks, name="ecr-emulator-hash", daemon=True)
-    hasher.start()
-    end = upload.size + (length or 0)
-    try:
-        while (length is None or upload.size < end) and not errors:
-            buffer = free.get()
-            want = CHUNK_SIZE if length is None else min(CHUNK_SIZE, end - upload.size)
-            count = readinto(buffer[:want])
-            if not count:
-                break
-            target.write(buffer[:count])
-            todo.put((buffer, count))
-            upload.size += count
-            upload.touched = time.monotonic()
-    finally:
-        todo.put(None)
-        hasher.join()
-    if errors:
-        raise errors[0]
 
 
 def _algorithm(digest: str) -> str:
@@ -170,144 +119,32 @@ def _algorithm(digest: str) -> str:
     return algorithm
 
 
-@dataclass(eq=False)
-class _Upload:
-    """One upload in progress: bytes so far and the running sha256 of them.
-
-    ``lock`` is held by whoever moves its bytes (append, finish, purge); the
-    upload's entry in the ``_UploadTable`` owns its data, so whoever pops the
-    entry (finish, cancel, purge) is the one to publish or drop the data.
-    """
-
-    size: int = 0
-    hasher: Any = field(default_factory=hashlib.sha256)
-    # Looked up on each call, like ``stale``: a frozen clock (freezegun) must patch both or neither.
-    touched: float = field(default_factory=lambda: time.monotonic())
-    chunks: list[bytes] = field(default_factory=list)  # memory store only
-    lock: threading.Lock = field(default_factory=threading.Lock)
-
-
-class _UploadTable:
-    """Upload bookkeeping shared by both stores."""
+class _HashingWriter:
+    """What both writers share: the running sha256, the size and the last-activity time."""
 
     def __init__(self) -> None:
-        self._uploads: dict[str, _Upload] = {}
-        self._lock = threading.Lock()
+        self.size = 0
+        self.hasher: Any = hashlib.sha256()
+        # Looked up on each call (not bound at import), so a frozen clock patches all of it.
+        self.touched = time.monotonic()
 
-    def start(self) -> str:
-        upload_id = str(uuid.uuid4())
-        with self._lock:
-            self._uploads[upload_id] = _Upload()
-        return upload_id
+    def _rehash(self, algorithm: str) -> str:
+        raise NotImplementedError
 
-    def get(self, upload_id: str) -> _Upload:
-        upload = self._uploads.get(upload_id)
-        if upload is None:
-            raise UnknownUpload(upload_id)
-        return upload
-
-    def pop(self, upload_id: str) -> _Upload | None:
-        with self._lock:
-            return self._uploads.pop(upload_id, None)
-
-    def check(self, upload_id: str, upload: _Upload, expected_offset: int | None = None) -> None:
-        """With ``upload.lock`` held: is the upload still here (not finished, cancelled or
-        purged while the caller waited for the lock), and at ``expected_offset``?"""
-        if upload_id not in self._uploads:
-            raise UnknownUpload(upload_id)
-        if expected_offset is not None and upload.size != expected_offset:
-            raise UploadOffsetMismatch(upload.size)
-
-    def purge(self, older_than: float) -> list[str]:
-        """Pop the uploads untouched for ``older_than`` seconds; their ids.
-
-        An upload whose lock is taken is being appended to (or published) right
-        now, however long ago its last chunk came: skipped, not cut off.
-        """
-        cutoff = time.monotonic() - older_than
-        purged = []
-        for upload_id, upload in list(self._uploads.items()):
-            if upload.touched >= cutoff or not upload.lock.acquire(blocking=False):
-                continue
-            try:
-                if upload.touched < cutoff and self.pop(upload_id) is not None:
-                    purged.append(upload_id)
-            finally:
-                upload.lock.release()
-        return purged
-
-    def clear(self) -> list[str]:
-        with self._lock:
-            ids = list(self._uploads)
-            self._uploads.clear()
-        return ids
-
-
-def _verified_digest(upload: _Upload, digest: str, reread: BinaryIO | None) -> None:
-    """Check ``digest`` against the running sha256, or rehash for another algorithm."""
-    algorithm = _algorithm(digest)
-    if algorithm == "sha256":
-        actual = "sha256:" + upload.hasher.hexdigest()
-    else:
-        hasher = hashlib.new(algorithm)
-        if reread is None:
-            for chunk in upload.chunks:
-                hasher.update(chunk)
+    def verify(self, digest: str) -> None:
+        algorithm = _algorithm(digest)
+        if algorithm == "sha256":
+            actual = "sha256:" + self.hasher.hexdigest()
         else:
-            for chunk in read_chunks(reread, None):
-                hasher.update(chunk)
-        actual = f"{algorithm}:{hasher.hexdigest()}"
-    if actual != digest:
-        raise DigestMismatch(f"content digest {actual} does not match {digest}")
+            actual = f"{algorithm}:{self._rehash(algorithm)}"
+        if actual != digest:
+            raise DigestMismatch(f"content digest {actual} does not match {digest}")
 
 
-class _UploadingStore:
-    """What both stores do the same way: upload bookkeeping, offsets, one-step ``put``.
-
-    A store adds where bytes go (``_write``) and how a verified upload is published.
-    """
-
-    def __init__(self) -> None:
-        self._uploads = _UploadTable()
-
-    def upload_size(self, upload_id: str) -> int:
-        return self._uploads.get(upload_id).size
-
-    def append(
-        self,
-        upload_id: str,
-        stream: BinaryIO,
-        length: int | None = None,
-        expected_offset: int | None = None,
-    ) -> int:
-        upload = self._uploads.get(upload_id)
-        with upload.lock:
-            self._uploads.check(upload_id, upload, expected_offset)
-            upload.touched = time.monotonic()
-            self._write(upload_id, upload, stream, length)
-            self._uploads.check(upload_id, upload)  # cancelled meanwhile: the bytes went nowhere
-            return upload.size
-
-    def _write(self, upload_id: str, upload: _Upload, stream: BinaryIO, length: int | None) -> None:
-        raise NotImplementedError
-
-    def start_upload(self) -> str:
-        raise NotImplementedError
-
-    def finish_upload(self, upload_id: str, digest: str) -> int:
-        raise NotImplementedError
-
-    def put(self, digest: str, data: bytes) -> None:
-        upload_id = self.start_upload()
-        self.append(upload_id, io.BytesIO(data))
-        self.finish_upload(upload_id, digest)
-
-
-class MemoryBlobStore(_UploadingStore):
+class MemoryBlobStore:
     """Blobs in a dict: fast and private to one mock context."""
 
     def __init__(self) -> None:
-        super().__init__()
         self._blobs: dict[str, bytes] = {}
 
     def exists(self, digest: str) -> bool:
@@ -324,38 +161,42 @@ class MemoryBlobStore(_UploadingStore):
     def delete(self, digest: str) -> bool:
         return self._blobs.pop(digest, None) is not None
 
-    def start_upload(self) -> str:
-        return self._uploads.start()
-
-    def _write(self, upload_id: str, upload: _Upload, stream: BinaryIO, length: int | None) -> None:
-        for chunk in read_chunks(stream, length):
-            upload.hasher.update(chunk)
-            upload.chunks.append(chunk)
-            upload.size += len(chunk)
-            upload.touched = time.monotonic()
-
-    def finish_upload(self, upload_id: str, digest: str) -> int:
-        upload = self._uploads.get(upload_id)
-        with upload.lock:
-            self._uploads.check(upload_id, upload)
-            _verified_digest(upload, digest, None)
-            if self._uploads.pop(upload_id) is None:  # cancelled meanwhile
-                raise UnknownUpload(upload_id)
-            self._blobs.setdefault(digest, b"".join(upload.chunks))
-            return upload.size
-
-    def cancel_upload(self, upload_id: str) -> bool:
-        return self._uploads.pop(upload_id) is not None
-
-    def purge_uploads(self, older_than: float) -> int:
-        return len(self._uploads.purge(older_than))
+    def new_writer(self, upload_id: str) -> BlobWriter:
+        return _MemoryWriter(self._blobs)
 
     def clear(self) -> None:
         self._blobs.clear()
-        self._uploads.clear()
 
 
-class FilesystemBlobStore(_UploadingStore):
+class _MemoryWriter(_HashingWriter):
+    def __init__(self, blobs: dict[str, bytes]) -> None:
+        super().__init__()
+        self._blobs = blobs
+        self._chunks: list[bytes] = []
+
+    def write(self, stream: BinaryIO, length: int | None = None) -> int:
+        for chunk in read_chunks(stream, length):
+            self.hasher.update(chunk)
+            self._chunks.append(chunk)
+            self.size += len(chunk)
+            self.touched = time.monotonic()
+        return self.size
+
+    def _rehash(self, algorithm: str) -> str:
+        hasher = hashlib.new(algorithm)
+        for chunk in self._chunks:
+            hasher.update(chunk)
+        return hasher.hexdigest()
+
+    def publish(self, digest: str) -> None:
+        self._blobs.setdefault(digest, b"".join(self._chunks))
+        self._chunks = []
+
+    def discard(self) -> None:
+        self._chunks = []
+
+
+class FilesystemBlobStore:
     """Blobs as files under ``root/blobs/<algorithm>/<hex[:2]>/<hex>``; uploads under ``root/uploads``.
 
     A layer never sits whole in memory: uploads are appended to a file while
@@ -363,7 +204,6 @@ class FilesystemBlobStore(_UploadingStore):
     """
 
     def __init__(self, root: str | os.PathLike[str]) -> None:
-        super().__init__()
         self.root = Path(root)
         self._blob_root = self.root / "blobs"
         self._upload_root = self.root / "uploads"
@@ -400,66 +240,111 @@ class FilesystemBlobStore(_UploadingStore):
         except (FileNotFoundError, DigestMismatch):
             return False
 
-    def _upload_path(self, upload_id: str) -> Path:
-        return self._upload_root / upload_id
-
-    def start_upload(self) -> str:
-        upload_id = self._uploads.start()
-        self._upload_path(upload_id).touch()
-        return upload_id
-
-    def _reopen(self, upload_id: str) -> BinaryIO:
-        """The upload's file, for appending.  Never created here: a file that a cancel
-        removed (or a finish renamed) must not come back as an orphan."""
-        try:
-            return open(self._upload_path(upload_id), "ab", opener=_existing)
-        except FileNotFoundError:
-            raise UnknownUpload(upload_id) from None
-
-    def _write(self, upload_id: str, upload: _Upload, stream: BinaryIO, length: int | None) -> None:
-        with self._reopen(upload_id) as target:
-            _append_file(upload, stream, length, target)
-
-    def finish_upload(self, upload_id: str, digest: str) -> int:
-        upload = self._uploads.get(upload_id)
-        path = self._upload_path(upload_id)
-        with upload.lock:
-            self._uploads.check(upload_id, upload)
-            try:
-                with open(path, "rb") as reread:
-                    _verified_digest(upload, digest, reread)
-            except FileNotFoundError:  # cancelled meanwhile
-                raise UnknownUpload(upload_id) from None
-            final = self._path(digest)
-            final.parent.mkdir(parents=True, exist_ok=True)
-            if self._uploads.pop(upload_id) is None:  # cancelled meanwhile: its file is gone
-                raise UnknownUpload(upload_id)
-            try:
-                os.replace(path, final)
-            except OSError:
-                path.unlink(missing_ok=True)  # popped above: nobody else would remove it
-                raise
-            return upload.size
-
-    def cancel_upload(self, upload_id: str) -> bool:
-        # No need to wait for an append in flight: it writes to the unlinked file,
-        # then finds the upload gone.
-        if self._uploads.pop(upload_id) is None:
-            return False
-        self._upload_path(upload_id).unlink(missing_ok=True)
-        return True
-
-    def purge_uploads(self, older_than: float) -> int:
-        purged = self._uploads.purge(older_than)
-        for upload_id in purged:
-            self._upload_path(upload_id).unlink(missing_ok=True)
-        return len(purged)
+    def new_writer(self, upload_id: str) -> BlobWriter:
+        if not upload_id or "/" in upload_id or upload_id.startswith("."):
+            raise ValueError(f"invalid upload id {upload_id!r}")
+        return _FileWriter(self, self._upload_root / upload_id)
 
     def clear(self) -> None:
-        for upload_id in self._uploads.clear():
-            self._upload_path(upload_id).unlink(missing_ok=True)
+        for leftover in self._upload_root.iterdir():
+            leftover.unlink(missing_ok=True)
         shutil.rmtree(self._blob_root, ignore_errors=True)
         self._blob_root.mkdir(parents=True, exist_ok=True)
+
+
+class _FileWriter(_HashingWriter):
+    def __init__(self, store: FilesystemBlobStore, path: Path) -> None:
+        super().__init__()
+        self._store = store
+        self._path = path
+        path.touch(exist_ok=False)
+
+    def write(self, stream: BinaryIO, length: int | None = None) -> int:
+        try:  # never created here: a file that a discard removed must not come back
+            with open(self._path, "ab", opener=_existing) as target:
+                _append_file(self, stream, length, target)
+        except FileNotFoundError:
+            raise WriterDiscarded(str(self._path.name)) from None
+        return self.size
+
+    def _rehash(self, algorithm: str) -> str:
+        hasher = hashlib.new(algorithm)
+        with open(self._path, "rb") as reread:
+            for chunk in read_chunks(reread, None):
+                hasher.update(chunk)
+        return hasher.hexdigest()
+
+    def publish(self, digest: str) -> None:
+        final = self._store._path(digest)
+        final.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            os.replace(self._path, final)
+        except OSError:
+            self._path.unlink(missing_ok=True)
+            raise
+
+    def discard(self) -> None:
+        # An append in flight writes on into the unlinked file; its bytes go nowhere.
+        self._path.unlink(missing_ok=True)
+
+
+def _append_file(writer: _FileWriter, stream: BinaryIO, length: int | None, target: Any) -> None:
+    """Copy ``stream`` (up to ``length`` bytes, else to EOF) onto ``target``, hashing it.
+
+    Bytes are read straight into a few reused buffers (no allocation or copy per
+    chunk) and hashed on a helper thread: sha256 releases the GIL, so hashing
+    overlaps reading and writing instead of taking turns with them (a 1 GiB
+    push through the server: about 1.2 s instead of 1.6 s).  ``writer.size``
+    counts every byte written, also when the stream breaks off; ``writer.touched``
+    moves with every chunk, so a long upload never looks abandoned.  A failure to
+    read the client's stream is a ``BodyReadError``; a failure to write is the
+    store's own ``OSError`` (a full disk is the server's problem, not the client's).
+    """
+    readinto = getattr(stream, "readinto", None)
+    if readinto is None or (length is not None and length <= CHUNK_SIZE):
+        for chunk in read_chunks(stream, length):
+            writer.hasher.update(chunk)
+            target.write(chunk)
+            writer.size += len(chunk)
+            writer.touched = time.monotonic()
+        return
+    free: queue.SimpleQueue[memoryview] = queue.SimpleQueue()
+    for _ in range(_BUFFERS):
+        free.put(memoryview(bytearray(CHUNK_SIZE)))
+    todo: queue.SimpleQueue[tuple[memoryview, int] | None] = queue.SimpleQueue()
+    errors: list[BaseException] = []
+
+    def hash_chunks() -> None:
+        while (item := todo.get()) is not None:
+            buffer, count = item
+            try:
+                writer.hasher.update(buffer[:count])
+            except BaseException as error:  # raised below, once the reader has stopped
+                errors.append(error)
+            free.put(buffer)
+
+    hasher = threading.Thread(target=hash_chunks, name="ecr-emulator-hash", daemon=True)
+    hasher.start()
+    end = writer.size + (length or 0)
+    try:
+        while (length is None or writer.size < end) and not errors:
+            buffer = free.get()
+            want = CHUNK_SIZE if length is None else min(CHUNK_SIZE, end - writer.size)
+            try:
+                count = readinto(buffer[:want])
+            except Exception as error:
+                raise BodyReadError(f"the request body could not be read: {error}") from error
+            if not count:
+                break
+            target.write(buffer[:count])
+            todo.put((buffer, count))
+            writer.size += count
+            writer.touched = time.monotonic()
+    finally:
+        todo.put(None)
+        hasher.join()
+    if errors:
+        raise errors[0]
 
 
 def _existing(path: str, flags: int) -> int:

@@ -16,7 +16,7 @@ def _parser() -> argparse.ArgumentParser:
         prog="ecr-emulator", description="A local Amazon ECR for tests."
     )
     commands = parser.add_subparsers(dest="command", required=True)
-    serve = commands.add_parser("serve", help="serve the ECR API, ECR Public API and /v2/ registry")
+    serve = commands.add_parser("serve", help="serve the ECR API and the /v2/ registry on one port")
     serve.add_argument(
         "--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)"
     )

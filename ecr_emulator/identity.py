@@ -10,33 +10,18 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from .core.caller import Caller
 from .errors import ServiceError
 
 if TYPE_CHECKING:
-    from .state import Backend, Registry
+    from .state import Backend
 
 DEFAULT_ACCOUNT_ID = "123456789012"
 DEFAULT_REGION = "us-east-1"
 
 _CREDENTIAL = re.compile(r"Credential=([^/,\s]+)/\d{8}/([^/,\s]+)/([^/,\s]+)/aws4_request")
-
-
-@dataclass(slots=True)
-class RequestContext:
-    """The caller of one API request, and the backend it acts on."""
-
-    backend: Backend
-    account: str
-    region: str
-    service: str = "ecr"
-    host: str | None = None  # the Host a server request came to; None in-process
-
-    def registry(self, registry_id: str | None = None) -> Registry:
-        """The registry a request names (``registryId``), else the caller's own."""
-        return self.backend.registry(registry_id or self.account, self.region)
 
 
 def account_for_access_key(access_key_id: str) -> str:
@@ -48,8 +33,8 @@ def account_for_access_key(access_key_id: str) -> str:
 
 
 def caller_identity(
-    backend: Backend, headers: Mapping[str, str], service: str = "ecr"
-) -> RequestContext:
+    backend: Backend, headers: Mapping[str, str], service: str = "ecr", host: str | None = None
+) -> Caller:
     """Read account and region from a SigV4 ``Authorization`` header (unsigned: the defaults)."""
     authorization = headers.get("Authorization") or headers.get("authorization") or ""
     if isinstance(authorization, bytes):
@@ -62,18 +47,6 @@ def caller_identity(
                 "Authorization header requires a SigV4 'Credential' parameter.",
                 403,
             )
-        return RequestContext(backend, DEFAULT_ACCOUNT_ID, DEFAULT_REGION, service)
+        return Caller(backend, DEFAULT_ACCOUNT_ID, DEFAULT_REGION, service, host)
     access_key, region, _signing_service = match.groups()
-    return RequestContext(backend, account_for_access_key(access_key), region, service)
-
-
-def partition_for(region: str) -> str:
-    if region.startswith("cn-"):
-        return "aws-cn"
-    if region.startswith("us-gov-"):
-        return "aws-us-gov"
-    return "aws"
-
-
-def dns_suffix_for(region: str) -> str:
-    return "amazonaws.com.cn" if region.startswith("cn-") else "amazonaws.com"
+    return Caller(backend, account_for_access_key(access_key), region, service, host)

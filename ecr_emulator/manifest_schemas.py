@@ -74,9 +74,10 @@ _OCI_INDEX = {
         "annotations": _ANNOTATIONS,
     },
 }
+# ``mediaType`` may be left out when PutImage's imageManifestMediaType names the type.
 _DOCKER_MANIFEST = {
     "type": "object",
-    "required": ["schemaVersion", "mediaType", "config", "layers"],
+    "required": ["schemaVersion", "config", "layers"],
     "properties": {
         "schemaVersion": {"const": 2},
         "mediaType": {"const": media.DOCKER_SCHEMA2},
@@ -86,7 +87,7 @@ _DOCKER_MANIFEST = {
 }
 _DOCKER_LIST = {
     "type": "object",
-    "required": ["schemaVersion", "mediaType", "manifests"],
+    "required": ["schemaVersion", "manifests"],
     "properties": {
         "schemaVersion": {"const": 2},
         "mediaType": {"const": media.DOCKER_MANIFEST_LIST},

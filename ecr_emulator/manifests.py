@@ -29,6 +29,9 @@ DIGEST_PATTERN = re.compile(r"sha256:[a-f0-9]{64}|sha512:[a-f0-9]{128}")
 _ALGORITHMS = {"sha256": 64, "sha512": 128}
 
 
+INVALID_JSON = "Invalid JSON syntax"
+
+
 class ManifestError(ValueError):
     """The manifest cannot be stored; the message says why, in ECR's words."""
 
@@ -60,15 +63,24 @@ def digest_algorithm(digest: str) -> str | None:
     return None
 
 
-def parse_manifest(text: str | bytes, declared_media_type: str | None = None) -> ParsedManifest:
-    raw = text.encode("utf-8") if isinstance(text, str) else text
+def parse_manifest(
+    text: str | bytes, declared_media_type: str | None = None, *, infer_media_type: bool = False
+) -> ParsedManifest:
+    """What ``text`` says about itself, checked against its media type's schema.
+
+    The media type is the manifest's own ``mediaType``, else the one declared
+    (``imageManifestMediaType``, a registry PUT's Content-Type).  With neither,
+    ECR refuses the manifest; ``infer_media_type`` (a registry PUT that sent no
+    Content-Type) instead reads it from the manifest's shape.
+    """
     try:
+        raw = text.encode("utf-8") if isinstance(text, str) else text
         document = json.loads(raw.decode("utf-8"))  # UTF-8 only: what is stored is served back
-    except (ValueError, RecursionError):  # UnicodeDecodeError is a ValueError
-        raise ManifestError("Invalid JSON syntax") from None
+    except (ValueError, RecursionError):  # UnicodeDecodeError/-EncodeError are ValueErrors
+        raise ManifestError(INVALID_JSON) from None
     if not isinstance(document, dict):
-        raise ManifestError("Invalid JSON syntax")
-    media_type = _media_type(document, declared_media_type)
+        raise ManifestError(INVALID_JSON)
+    media_type = _media_type(document, declared_media_type, infer_media_type)
     problems = schema_errors(media_type, document)
     if problems:
         raise ManifestError("; ".join(problems))
@@ -114,7 +126,7 @@ def is_foreign_layer(descriptor: dict[str, Any]) -> bool:
     )
 
 
-def _media_type(document: dict[str, Any], declared: str | None) -> str:
+def _media_type(document: dict[str, Any], declared: str | None, infer: bool) -> str:
     in_document = document.get("mediaType")
     if in_document is not None and not isinstance(in_document, str):
         raise ManifestError("Manifest mediaType must be a string")
@@ -132,12 +144,12 @@ def _media_type(document: dict[str, Any], declared: str | None) -> str:
         media_type = in_document
     elif declared:
         media_type = declared
-    elif "manifests" in document:
+    elif infer and "manifests" in document:
         media_type = OCI_INDEX
-    elif "config" in document:
+    elif infer and "config" in document:
         media_type = OCI_MANIFEST
-    else:
-        raise ManifestError("Unable to determine the manifest media type")
+    else:  # ECR cannot tell what the manifest is without either
+        raise ManifestError(INVALID_JSON)
     if media_type not in SUPPORTED_TYPES:
         raise ManifestError(f"Unsupported manifest media type '{media_type}'")
     if document.get("schemaVersion") not in (1, 2):

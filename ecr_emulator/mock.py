@@ -1,11 +1,17 @@
 """``mock_ecr``: answer every botocore ``ecr`` / ``ecr-public`` call in-process.
 
-A ``before-send`` handler is added to botocore's built-in handlers when this
-module is imported, so every session made afterwards carries it, and it is
-also added to sessions that already exist (boto3's default session).  The
-handler does nothing unless a mock is active; inside one, it hands the signed
-request to the same ``ApiDispatcher`` the HTTP server uses and returns its
-answer as the HTTP response, so botocore still parses the wire format.
+Nothing is patched on import.  When the first mock starts, botocore's
+``Endpoint._send`` (the one step every client takes to put a request on the
+wire, after signing and after any ``before-send`` hook) is wrapped, so every
+client is answered, including clients made before the mock started; when the
+last mock stops, it is put back.  The wrapper hands an ECR request (known by
+its ``X-Amz-Target``) to the same ``ApiDispatcher`` the HTTP server uses and
+returns its answer as the HTTP response, so botocore still parses the wire
+format; anything else goes out as before.
+
+Each thread sees its own innermost mock, so two threads each inside their own
+``mock_ecr`` never see each other's state; a thread with no mock of its own
+(a worker a test started) sees the mock started last.
 
 ``requests`` calls to the registry (``/v2/``, layer download URLs, a mock's
 ``registry_host``) are answered by the mock's ``EmulatorApp`` through
@@ -23,16 +29,17 @@ import unittest
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-import botocore.handlers
+import botocore.endpoint
 from botocore.awsrequest import AWSPreparedRequest, AWSResponse
 
 from .clock import Clock
 from .inprocess_registry import RequestsInterceptor, WsgiApp, host_pattern, is_aws_registry_url
 from .protocol.dispatcher import ApiDispatcher
+from .protocol.model import service_model
 from .state import Backend
 
 T = TypeVar("T")
-MOCKED_SERVICES = frozenset({"ecr", "ecr-public"})
+MOCKED_SERVICES = ("ecr", "ecr-public")
 _FAKE_CREDENTIALS = {
     "AWS_ACCESS_KEY_ID": "testing",
     "AWS_SECRET_ACCESS_KEY": "testing",
@@ -41,8 +48,10 @@ _FAKE_CREDENTIALS = {
 
 _DISPATCH_HEADERS = ("X-Amz-Target", "Authorization")
 
-_active: list[mock_ecr] = []
+_active: list[mock_ecr] = []  # every active mock, oldest first
 _active_lock = threading.Lock()
+_thread = threading.local()  # .stack: this thread's active mocks, innermost last
+_original_send: Any = None
 
 
 class _RawBody(io.BytesIO):
@@ -52,13 +61,28 @@ class _RawBody(io.BytesIO):
         yield self.getvalue()
 
 
-def _answer_in_process(
-    request: AWSPreparedRequest, event_name: str = "", **_: Any
-) -> AWSResponse | None:
-    if not _active:
+def current_mock() -> mock_ecr | None:
+    """This thread's innermost active mock, else the one started last by any thread."""
+    stack = getattr(_thread, "stack", None)
+    if stack:
+        return stack[-1]
+    active = _active
+    return active[-1] if active else None
+
+
+@functools.cache
+def _target_prefixes() -> tuple[str, ...]:
+    return tuple(service_model(name).metadata["targetPrefix"] + "." for name in MOCKED_SERVICES)
+
+
+def _answer_in_process(request: AWSPreparedRequest) -> AWSResponse | None:
+    mock = current_mock()
+    if mock is None:
         return None
-    service = event_name.split(".")[1] if event_name.count(".") >= 1 else ""
-    if service not in MOCKED_SERVICES:
+    target = request.headers.get("X-Amz-Target")
+    if isinstance(target, bytes):
+        target = target.decode("latin-1")
+    if not target or not target.startswith(_target_prefixes()):
         return None
     body = request.body
     if isinstance(body, str):
@@ -70,30 +94,37 @@ def _answer_in_process(
         for name in _DISPATCH_HEADERS
         if (value := request.headers.get(name)) is not None
     }
-    answer = _active[-1].dispatcher.handle(headers, body or b"")
+    answer = mock.dispatcher.handle(headers, body or b"")
     return AWSResponse(request.url, answer.status, answer.headers, _RawBody(answer.body))
 
 
-def _install() -> None:
-    handler = ("before-send", _answer_in_process)
-    if handler not in botocore.handlers.BUILTIN_HANDLERS:
-        botocore.handlers.BUILTIN_HANDLERS.append(handler)
-    try:  # boto3's default session may predate this import
-        import boto3
-
-        if boto3.DEFAULT_SESSION is not None:
-            events = boto3.DEFAULT_SESSION._session.get_component("event_emitter")
-            events.register("before-send", _answer_in_process, unique_id="ecr-emulator")
-    except ImportError:
-        pass
+def _send_or_answer(endpoint: Any, request: AWSPreparedRequest) -> Any:
+    answer = _answer_in_process(request)
+    if answer is not None:
+        return answer
+    return _original_send(endpoint, request)
 
 
-_install()
+def _patch_botocore() -> None:
+    """Route every client's requests through ``_send_or_answer`` (``_active_lock`` held)."""
+    global _original_send
+    if _original_send is None:
+        _original_send = botocore.endpoint.Endpoint._send
+        botocore.endpoint.Endpoint._send = _send_or_answer  # type: ignore[method-assign]
+
+
+def _unpatch_botocore() -> None:
+    global _original_send
+    if _original_send is not None:
+        botocore.endpoint.Endpoint._send = _original_send  # type: ignore[method-assign]
+        _original_send = None
 
 
 def _app_for(url: str) -> WsgiApp | None:
-    """The app of the innermost active mock that answers ``url`` (a registry URL)."""
-    for mock in reversed(_active.copy()):  # other threads may start and stop mocks
+    """The app of the mock that answers ``url`` (a registry URL): this thread's innermost
+    first, then the others, newest first."""
+    stack = list(getattr(_thread, "stack", ()))
+    for mock in [*reversed(stack), *reversed(_active.copy())]:
         if mock.answers(url):
             return mock.app
     return None
@@ -165,15 +196,24 @@ class mock_ecr:
             os.environ.setdefault(key, value)
         with _active_lock:
             _active.append(self)
+            _patch_botocore()
             _requests_interceptor.start()
+        stack = getattr(_thread, "stack", None)
+        if stack is None:
+            stack = _thread.stack = []
+        stack.append(self)
         return self
 
     def stop(self) -> None:
+        stack = getattr(_thread, "stack", [])
+        if self in stack:
+            stack.remove(self)
         with _active_lock:
             if self in _active:
                 _active.remove(self)
             if not _active:
                 _requests_interceptor.stop()
+                _unpatch_botocore()
         for key, value in self._saved_env.items():
             if value is None:
                 os.environ.pop(key, None)

@@ -3,6 +3,7 @@
 Requests carrying ``X-Amz-Target`` go to the API dispatcher (both ECR
 services); ``/v2/...`` goes to the registry plane; ``/_emulator/...`` are the
 admin routes of the DESIGN contract.  Everything shares one ``Backend``.
+Each request is logged at info level in one line: method, path, status, ms.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 import json
 import logging
 import threading
+import time
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -18,9 +20,9 @@ from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 from werkzeug.wrappers import Request, Response
 
 from . import __version__
+from .core.blobs import DOWNLOAD_PATH
 from .errors import ServiceError
-from .operations.layers import DOWNLOAD_PATH
-from .protocol.dispatcher import ApiDispatcher, error_response
+from .protocol.dispatcher import ApiDispatcher, error_response, request_too_large
 from .registry import RegistryApp
 from .registry.downloads import serve_download
 from .state import Backend
@@ -39,6 +41,22 @@ class EmulatorApp:
         self.registry_app = RegistryApp(backend, require_auth=require_auth)
 
     def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
+        if not log.isEnabledFor(logging.INFO):
+            return self._route(environ, start_response)
+        started = time.perf_counter()
+
+        def start_and_log(status: str, headers: list[Any], *exc_info: Any) -> Any:
+            elapsed = (time.perf_counter() - started) * 1000
+            target = environ.get("PATH_INFO", "")
+            if environ.get("QUERY_STRING"):
+                target += "?" + environ["QUERY_STRING"]
+            code = status.split(" ", 1)[0]
+            log.info("%s %s %s %.1f ms", environ.get("REQUEST_METHOD"), target, code, elapsed)
+            return start_response(status, headers, *exc_info)
+
+        return self._route(environ, start_and_log)
+
+    def _route(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
         path = environ.get("PATH_INFO", "")
         if path == "/v2" or path.startswith("/v2/"):
             return self.registry_app(environ, start_response)
@@ -50,18 +68,30 @@ class EmulatorApp:
             return self._admin(request)(environ, start_response)
         if request.method == "POST" or request.headers.get("X-Amz-Target"):
             # A POST without a target still gets AWS's UnknownOperationException, not a 404.
-            try:
-                body = request.get_data()
-            except (HTTPException, OSError):  # a body cut short or badly chunked
-                answer = error_response(
-                    ServiceError("SerializationException", "The request body could not be read.")
-                )
-            else:
-                answer = self.api.handle(request.headers, body)
-            return Response(answer.body, answer.status, answer.headers)(environ, start_response)
+            answer = self._api(request)
+            response = Response(answer.body, answer.status, answer.headers)
+            if answer.status == 413:  # the body was left unread: this connection is done
+                response.headers["Connection"] = "close"
+            return response(environ, start_response)
         return _json(404, {"message": f"No route for {request.method} {path}"})(
             environ, start_response
         )
+
+    def _api(self, request: Request) -> Any:
+        """One API request, its body read only as far as its operation's model allows."""
+        try:
+            operation = self.api.operation_for(request.headers)
+            limit = self.api.body_limit(operation)
+            if (request.content_length or 0) > limit:
+                raise request_too_large(limit)
+            body = _read_at_most(request, limit)
+        except ServiceError as error:
+            return error_response(error)
+        except (HTTPException, OSError):  # a body cut short or badly chunked
+            return error_response(
+                ServiceError("SerializationException", "The request body could not be read.")
+            )
+        return self.api.handle(request.headers, body)
 
     def _admin(self, request: Request) -> Response:
         if request.path == "/_emulator/health" and request.method == "GET":
@@ -70,6 +100,18 @@ class EmulatorApp:
             self.backend.reset()
             return _json(200, {"reset": True})
         return _json(404, {"message": f"No admin route for {request.method} {request.path}"})
+
+
+def _read_at_most(request: Request, limit: int) -> bytes:
+    """The request body, or ``request_too_large`` once it passes ``limit`` bytes."""
+    stream = request.stream
+    parts, size = [], 0
+    while chunk := stream.read(min(1024 * 1024, limit + 1 - size)):
+        parts.append(chunk)
+        size += len(chunk)
+        if size > limit:
+            raise request_too_large(limit)
+    return b"".join(parts)
 
 
 def _json(status: int, data: Any) -> Response:
@@ -85,10 +127,27 @@ class _RequestHandler(WSGIRequestHandler):
 
     protocol_version = "HTTP/1.1"
     default_request_version = "HTTP/1.0"
+    _spoke_tls = False
+
+    def parse_request(self) -> bool:
+        # A TLS ClientHello starts with a handshake record: 0x16 0x03.
+        self._spoke_tls = self.raw_requestline.startswith(b"\x16\x03")
+        if self._spoke_tls:
+            log.warning(
+                "%s spoke TLS (https://) to this plain-HTTP port; use http://%s:%s instead "
+                "(docker falls back to plain HTTP by itself for 127.0.0.1, localhost and "
+                "--insecure-registry hosts)",
+                self.client_address[0],
+                *self.server.server_address[:2],
+            )
+        return super().parse_request()
+
+    def log_error(self, format: str, *args: Any) -> None:
+        if not self._spoke_tls:  # said plainly above, instead of "Bad request version"
+            super().log_error(format, *args)
 
     def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
-        if log.isEnabledFor(logging.DEBUG):
-            super().log_request(code, size)
+        pass  # EmulatorApp logs each request, with its time
 
 
 def build_server(host: str, port: int, app: EmulatorApp) -> BaseWSGIServer:

@@ -1,15 +1,17 @@
 """The one state model behind every way of running the emulator.
 
-``Backend`` → ``Registry`` (account, region) → ``Repository`` → ``Image``.
-Repositories index images by digest and tags by name, so lookups never scan.
-These classes hold data and keep their indexes consistent; the rules of ECR
-(what may be tagged, what is an error) live in ``operations``.  One re-entrant
-lock per backend serialises changes coming from threaded servers.
+``Backend`` → ``Registry`` (account, region) → ``Repository`` → ``Image``,
+plus the one table of uploads in progress and the count of repositories that
+hold each blob.  These classes hold data and keep their indexes consistent
+(digest → image, tag → digest, index children, referrers, blob references);
+the rules of ECR (who may do what, what is an error) live in ``core``, which
+is the only code that changes this state, inside ``Backend.transaction()``.
 """
 
 from __future__ import annotations
 
 import bisect
+import contextlib
 import datetime as _dt
 import hashlib
 import secrets
@@ -19,10 +21,10 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from .blobstore import BlobStore, MemoryBlobStore
+from .arns import dns_suffix_for, partition_for, repository_arn
+from .blobstore import BlobStore, BlobWriter, MemoryBlobStore
 from .clock import Clock, SystemClock
-from .errors import repository_not_found
-from .identity import dns_suffix_for, partition_for
+from .events import EventBus
 
 
 class ArrivalOrder:
@@ -82,7 +84,11 @@ class ArrivalOrder:
 
 @dataclass(slots=True, eq=False)
 class Image:
-    """One manifest stored in one repository, with the tags that point at it."""
+    """One manifest stored in one repository, with the tags that point at it.
+
+    ``tags`` is a tuple that is replaced, never changed in place, so a reader
+    that took the image under the lock may read it after letting go.
+    """
 
     digest: str
     manifest: str
@@ -93,41 +99,50 @@ class Image:
     subject_digest: str | None = None
     blob_digests: tuple[str, ...] = ()
     child_digests: tuple[str, ...] = ()
-    tags: list[str] = field(default_factory=list)
+    tags: tuple[str, ...] = ()
     last_pulled_at: _dt.datetime | None = None
 
 
 @dataclass(slots=True, eq=False)
 class Repository:
-    """A repository with its settings and two indexes: digest → image, tag → digest."""
+    """A repository with its settings and indexes.
+
+    Blobs: ``blob_refs`` counts the images here that reference each blob;
+    ``pending_blobs`` are blobs uploaded or mounted here that no image has
+    referenced yet.  A repository *holds* a blob while either says so, and
+    holding is what lets it serve the blob.  Every change of what a repository
+    holds goes through ``Backend.hold`` / ``Backend.release``, which count the
+    holders of each blob across all repositories.
+    """
 
     registry: Registry
     name: str
     created_at: _dt.datetime
     tag_mutability: str = "MUTABLE"
-    tag_mutability_exclusions: list[dict[str, str]] = field(default_factory=list)
+    tag_mutability_exclusions: tuple[dict[str, str], ...] = ()
     scan_on_push: bool = False
     encryption: dict[str, str] = field(default_factory=lambda: {"encryptionType": "AES256"})
     resource_tags: dict[str, str] = field(default_factory=dict)
     policy_text: str | None = None
+    policy_document: dict[str, Any] | None = None
     images: dict[str, Image] = field(default_factory=dict)
-    image_order: ArrivalOrder = field(default_factory=ArrivalOrder)
+    image_order: ArrivalOrder = field(default_factory=lambda: ArrivalOrder())
     tag_index: dict[str, str] = field(default_factory=dict)
     index_parents: dict[str, set[str]] = field(default_factory=dict)
     referrers: dict[str, set[str]] = field(default_factory=dict)
-    blob_links: set[str] = field(default_factory=set)
+    blob_refs: dict[str, int] = field(default_factory=dict)
+    pending_blobs: set[str] = field(default_factory=set)
 
     @property
     def arn(self) -> str:
-        registry = self.registry
-        return (
-            f"arn:{partition_for(registry.region)}:ecr:{registry.region}:"
-            f"{registry.account_id}:repository/{self.name}"
-        )
+        return repository_arn(self.registry.account_id, self.registry.region, self.name)
 
     @property
     def uri(self) -> str:
         return f"{self.registry.host}/{self.name}"
+
+    def holds_blob(self, digest: str) -> bool:
+        return digest in self.blob_refs or digest in self.pending_blobs
 
     def image_for_tag(self, tag: str) -> Image | None:
         digest = self.tag_index.get(tag)
@@ -140,7 +155,15 @@ class Repository:
             self.index_parents.setdefault(child, set()).add(image.digest)
         if image.subject_digest is not None:
             self.referrers.setdefault(image.subject_digest, set()).add(image.digest)
-        self.blob_links.update(image.blob_digests)
+        backend = self.registry.backend
+        refs = self.blob_refs
+        for digest in set(image.blob_digests):
+            count = refs.get(digest, 0)
+            refs[digest] = count + 1
+            if digest in self.pending_blobs:  # an upload now referenced: held by the image
+                self.pending_blobs.discard(digest)
+            elif not count:
+                backend.hold(digest)
 
     def point_tag(self, tag: str, image: Image) -> Image | None:
         """Make ``tag`` name ``image``; return the image it named before, if another."""
@@ -150,26 +173,64 @@ class Repository:
         previous = None
         if previous_digest is not None:
             previous = self.images[previous_digest]
-            previous.tags.remove(tag)
+            previous.tags = tuple(t for t in previous.tags if t != tag)
         self.tag_index[tag] = image.digest
-        image.tags.insert(0, tag)
+        image.tags = (tag, *image.tags)
         return previous
 
     def remove_tag(self, tag: str) -> Image:
         image = self.images[self.tag_index.pop(tag)]
-        image.tags.remove(tag)
+        image.tags = tuple(t for t in image.tags if t != tag)
         return image
 
-    def remove_image(self, image: Image) -> None:
+    def remove_image(self, image: Image) -> list[str]:
+        """Forget ``image`` and its tags; the blobs no repository holds any more."""
         for tag in image.tags:
             del self.tag_index[tag]
-        image.tags.clear()
+        image.tags = ()
         del self.images[image.digest]
         self.image_order.discard(image.digest)
         for child in image.child_digests:
             _discard(self.index_parents, child, image.digest)
         if image.subject_digest is not None:
             _discard(self.referrers, image.subject_digest, image.digest)
+        freed = []
+        refs = self.blob_refs
+        for digest in set(image.blob_digests):
+            count = refs.get(digest)
+            if count is None:  # unlinked by a blob DELETE meanwhile
+                continue
+            if count > 1:
+                refs[digest] = count - 1
+                continue
+            del refs[digest]
+            if digest not in self.pending_blobs and self.registry.backend.release(digest):
+                freed.append(digest)
+        return freed
+
+    def link_blob(self, digest: str) -> None:
+        """An upload or mount of ``digest`` landed here."""
+        if not self.holds_blob(digest):
+            self.registry.backend.hold(digest)
+        if digest not in self.blob_refs:
+            self.pending_blobs.add(digest)
+
+    def unlink_blob(self, digest: str) -> bool | None:
+        """Stop serving ``digest`` (registry blob DELETE): None if it was not held here,
+        else whether no repository holds it any more."""
+        if not self.holds_blob(digest):
+            return None
+        self.pending_blobs.discard(digest)
+        self.blob_refs.pop(digest, None)
+        return self.registry.backend.release(digest)
+
+    def release_everything(self) -> list[str]:
+        """The repository is going away: release all its blobs; those no one holds now."""
+        backend = self.registry.backend
+        held = set(self.blob_refs) | self.pending_blobs
+        self.blob_refs.clear()
+        self.pending_blobs.clear()
+        return [digest for digest in held if backend.release(digest)]
 
 
 def _discard(index: dict[str, set[str]], key: str, digest: str) -> None:
@@ -183,13 +244,22 @@ def _discard(index: dict[str, set[str]], key: str, digest: str) -> None:
 
 @dataclass(slots=True, eq=False)
 class UploadSession:
-    """A blob upload in progress (registry POST/PATCH or InitiateLayerUpload/UploadLayerPart)."""
+    """A blob upload in progress, whichever plane started it (the one upload table's row).
+
+    ``lock`` is held by whoever moves the upload's bytes (append, finish); the
+    global lock is never waited for while it is held except for the brief
+    commit of a finish.  ``closed`` is set, under the global lock, by whoever
+    takes the session out of the table (finish, cancel, purge).
+    """
 
     upload_id: str
     account_id: str
     region: str
     repository_name: str
     started_at: _dt.datetime
+    writer: BlobWriter
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    closed: bool = False
 
 
 @dataclass(slots=True, eq=False)
@@ -200,20 +270,22 @@ class Registry:
     account_id: str
     region: str
     repositories: dict[str, Repository] = field(default_factory=dict)
+    repository_order: ArrivalOrder = field(default_factory=lambda: ArrivalOrder())
     replication_rules: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def host(self) -> str:
-        """Where repositories of this registry are pushed: AWS-shaped unless the server says."""
-        if self.backend.registry_host:
-            return self.backend.registry_host
-        return f"{self.account_id}.dkr.ecr.{self.region}.{dns_suffix_for(self.region)}"
+        return self.backend.registry_host_for(self.account_id, self.region)
 
-    def repository(self, name: str) -> Repository:
-        repository = self.repositories.get(name)
-        if repository is None:
-            raise repository_not_found(name, self.account_id)
-        return repository
+    def add_repository(self, repository: Repository) -> None:
+        self.repositories[repository.name] = repository
+        self.repository_order.add(repository.name)
+
+    def remove_repository(self, repository: Repository) -> list[str]:
+        """Forget ``repository``; the blobs no repository holds any more."""
+        del self.repositories[repository.name]
+        self.repository_order.discard(repository.name)
+        return repository.release_everything()
 
     def default_kms_key(self) -> str:
         """The ARN of this account's AWS-managed ``aws/ecr`` key (stable per account and region)."""
@@ -225,7 +297,7 @@ class Registry:
 
 
 class Backend:
-    """All registries of all accounts and regions, one clock and one lock.
+    """All registries of all accounts and regions, one clock, one lock, one upload table.
 
     ``registry_host`` (``"127.0.0.1:5000"``) makes repository URIs and proxy
     endpoints point at a running emulator instead of the AWS-shaped host.
@@ -249,24 +321,78 @@ class Backend:
         self.strict_manifests = strict_manifests
         self.allow_sparse_manifests = allow_sparse_manifests
         self.lock = threading.RLock()
+        self.events = EventBus()
         self.token_secret = secrets.token_bytes(32)
         self.registries: dict[tuple[str, str], Registry] = {}
         self.blobs: BlobStore = blobs if blobs is not None else MemoryBlobStore()
         self.uploads: dict[str, UploadSession] = {}
+        self.uploads_purged_at = float("-inf")  # time.monotonic() of the last purge
+        self.blob_holders: dict[str, int] = {}
+        self._transaction = threading.local()
 
-    def registry(self, account_id: str, region: str) -> Registry:
+    def find_registry(self, account_id: str, region: str) -> Registry | None:
+        """The registry of ``account_id`` in ``region`` if it has ever been written to."""
+        return self.registries.get((account_id, region))
+
+    def ensure_registry(self, account_id: str, region: str) -> Registry:
+        """The registry of ``account_id`` in ``region``, made on first write."""
         key = (account_id, region)
         registry = self.registries.get(key)
         if registry is None:
             registry = self.registries[key] = Registry(self, account_id, region)
         return registry
 
+    def registry_host_for(self, account_id: str, region: str) -> str:
+        """Where repositories of a registry are pushed: AWS-shaped unless the server says."""
+        if self.registry_host:
+            return self.registry_host
+        return f"{account_id}.dkr.ecr.{region}.{dns_suffix_for(region)}"
+
+    def hold(self, digest: str) -> None:
+        """One more repository holds ``digest``."""
+        self.blob_holders[digest] = self.blob_holders.get(digest, 0) + 1
+
+    def release(self, digest: str) -> bool:
+        """One repository fewer holds ``digest``; whether that was the last one."""
+        count = self.blob_holders.get(digest, 0)
+        if count > 1:
+            self.blob_holders[digest] = count - 1
+            return False
+        self.blob_holders.pop(digest, None)
+        return True
+
     def now(self) -> _dt.datetime:
         return self.clock.now()
 
+    @contextlib.contextmanager
+    def transaction(self) -> Iterator[list[object]]:
+        """Hold the lock for one change; the events appended to the yielded list are
+        published once the outermost transaction of this thread lets go of the lock."""
+        local = self._transaction
+        pending: list[object] | None = getattr(local, "events", None)
+        if pending is not None:  # nested: the outer transaction publishes
+            with self.lock:
+                yield pending
+            return
+        events: list[object] = []
+        local.events = events
+        try:
+            with self.lock:
+                yield events
+        finally:
+            local.events = None
+            if events:
+                self.events.publish(events)
+
     def reset(self) -> None:
-        """Forget every registry (the admin route ``POST /_emulator/reset``)."""
+        """Forget every registry, upload and blob (the admin route ``POST /_emulator/reset``)."""
         with self.lock:
+            sessions = list(self.uploads.values())
             self.registries.clear()
             self.uploads.clear()
+            self.blob_holders.clear()
+            for session in sessions:
+                session.closed = True
             self.blobs.clear()
+        for session in sessions:
+            session.writer.discard()

@@ -1,7 +1,8 @@
-"""Signed tokens: registry passwords (GetAuthorizationToken) and layer download URLs.
+"""Signed tokens: registry passwords (GetAuthorizationToken), layer download URLs, page tokens.
 
-A password is a signed, self-describing token: account, region and expiry,
-HMAC-signed with the backend's secret.  The registry needs no lookup table to
+A password is a signed, self-describing token: the account that asked for it
+(the caller every registry request with it acts as), the registry it was
+issued for, the region and the expiry, HMAC-signed with the backend's secret.  The registry needs no lookup table to
 check one, a tampered byte breaks the signature, and expiry is read from the
 backend's clock so frozen time applies to tokens too.
 """
@@ -29,7 +30,10 @@ class InvalidToken(Exception):
 
 @dataclass(frozen=True, slots=True)
 class TokenGrant:
+    """What a valid password says: who asked for it, for which registry, until when."""
+
     account: str
+    registry: str
     region: str
     expires_at: _dt.datetime
 
@@ -48,6 +52,7 @@ def _sign(backend: Backend, payload: str) -> str:
 
 PASSWORD = "registry-password"
 DOWNLOAD = "layer-download"
+PAGE = "page"
 
 
 def sign_claims(backend: Backend, purpose: str, claims: dict[str, Any]) -> str:
@@ -78,9 +83,17 @@ def verify_claims(backend: Backend, token: str, purpose: str) -> dict[str, Any]:
     return claims
 
 
-def issue_password(backend: Backend, account: str, region: str) -> tuple[str, _dt.datetime]:
+def issue_password(
+    backend: Backend, account: str, registry: str, region: str
+) -> tuple[str, _dt.datetime]:
+    """A registry password for caller ``account`` to use at ``registry``'s endpoint."""
     expires_at = backend.now() + TOKEN_LIFETIME
-    claims = {"account": account, "region": region, "expires": expires_at.timestamp()}
+    claims = {
+        "account": account,
+        "registry": registry,
+        "region": region,
+        "expires": expires_at.timestamp(),
+    }
     return sign_claims(backend, PASSWORD, claims), expires_at
 
 
@@ -88,8 +101,10 @@ def verify_password(backend: Backend, password: str) -> TokenGrant:
     claims = verify_claims(backend, password, PASSWORD)
     try:
         expires_at = _dt.datetime.fromtimestamp(claims["expires"], _dt.timezone.utc)
-        return TokenGrant(str(claims["account"]), str(claims["region"]), expires_at)
-    except KeyError:
+        return TokenGrant(
+            str(claims["account"]), str(claims["registry"]), str(claims["region"]), expires_at
+        )
+    except (KeyError, TypeError, ValueError, OverflowError):
         raise InvalidToken("the authorization token is not valid") from None
 
 

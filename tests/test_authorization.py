@@ -151,11 +151,14 @@ def test_password_verifies_until_the_clock_passes_twelve_hours():
         assert verify_password(mock.backend, password_of(fresh)).region == "eu-west-1"
 
 
-def test_password_for_a_listed_registry_names_that_account():
+def test_password_for_a_listed_registry_names_it_and_keeps_the_caller():
     with mock_ecr() as mock:
         data = ecr_client().get_authorization_token(registryIds=["444444444444"])
         (entry,) = data["authorizationData"]
-        assert verify_password(mock.backend, password_of(entry)).account == "444444444444"
+        grant = verify_password(mock.backend, password_of(entry))
+        assert (grant.account, grant.registry) == ("123456789012", "444444444444")
+        assert entry["proxyEndpoint"] == "https://444444444444.dkr.ecr.us-east-1.amazonaws.com"
+        assert mock.backend.registries == {}  # issuing a password creates no registry
 
 
 def _tampered(password: str) -> list[str]:

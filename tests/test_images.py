@@ -200,11 +200,24 @@ def test_put_image_oci_manifest(ecr, repo, declared):
     with_field = oci_manifest("a")
     kwargs = {"imageManifestMediaType": declared} if declared else {}
     assert put(ecr, with_field, **kwargs)["imageManifestMediaType"] == OCI_MANIFEST
-    # OCI manifests may leave mediaType out: the shape (config + layers) says what it is
+
+
+def test_manifest_without_media_type_needs_image_manifest_media_type(ecr, repo):
+    """ECR cannot tell what a manifest without ``mediaType`` is unless PutImage says."""
     without_field = oci_manifest("b", with_media_type=False)
-    image = put(ecr, without_field, **kwargs)
+    assert put_error(ecr, without_field) == (
+        "InvalidParameterException",
+        "Invalid parameter at 'ImageManifest' failed to satisfy constraint: 'Invalid JSON syntax'",
+    )
+    image = put(ecr, without_field, imageManifestMediaType=OCI_MANIFEST)
     assert image["imageManifestMediaType"] == OCI_MANIFEST
     assert detail(ecr, manifest_digest(without_field))["imageManifestMediaType"] == OCI_MANIFEST
+    docker = json.loads(docker_manifest("c"))
+    del docker["mediaType"]
+    text = json.dumps(docker)
+    assert put_error(ecr, text)[0] == "InvalidParameterException"
+    image = put(ecr, text, imageManifestMediaType=DOCKER_MANIFEST)
+    assert image["imageManifestMediaType"] == DOCKER_MANIFEST
 
 
 def test_put_image_docker_schema1_unsigned(ecr, repo):
@@ -260,12 +273,14 @@ def test_put_image_index(ecr, repo, media_type):
     assert found["imageSizeInBytes"] == 550
 
 
-def test_put_image_index_without_media_type_is_oci(ecr, repo):
+def test_put_image_index_without_media_type_needs_the_declared_type(ecr, repo):
     child = oci_manifest("a")
     put(ecr, child)
     document = json.loads(image_index([child]))
     del document["mediaType"]
-    assert put(ecr, json.dumps(document))["imageManifestMediaType"] == OCI_INDEX
+    assert put_error(ecr, json.dumps(document))[0] == "InvalidParameterException"
+    image = put(ecr, json.dumps(document), imageManifestMediaType=OCI_INDEX)
+    assert image["imageManifestMediaType"] == OCI_INDEX
 
 
 def test_put_image_oci_artifact(ecr, repo):
@@ -346,7 +361,7 @@ def test_put_image_invalid_json(ecr, repo, manifest):
     ("manifest", "fragment"),
     [
         (json.dumps({"schemaVersion": 2, "mediaType": "text/plain"}), "text/plain"),
-        (json.dumps({"schemaVersion": 2}), "media type"),
+        (json.dumps({"schemaVersion": 2}), "Invalid JSON syntax"),
         (json.dumps({"schemaVersion": 2, "mediaType": DOCKER_MANIFEST, "layers": []}), "config"),
         (
             json.dumps({"schemaVersion": 3, "mediaType": DOCKER_MANIFEST, "config": {}}),
@@ -1107,5 +1122,8 @@ def test_images_are_isolated_per_account(ecr, make_client):
     put(ecr, manifest, "v1")
     assert other.list_images(repositoryName=REPO)["imageIds"] == []
     put(other, manifest, "v1")  # same digest and tag, another registry: no conflict
-    (theirs,) = ecr.describe_images(repositoryName=REPO, registryId="111122223333")["imageDetails"]
+    (theirs,) = other.describe_images(repositoryName=REPO)["imageDetails"]
     assert theirs["registryId"] == "111122223333"
+    with pytest.raises(ClientError) as excinfo:  # naming their registry opens nothing
+        ecr.describe_images(repositoryName=REPO, registryId="111122223333")
+    assert error_of(excinfo)[0] == "AccessDeniedException"

@@ -129,14 +129,17 @@ def test_registry_needs_the_token_in_process():
 
 
 @mock_ecr
-def test_the_token_not_the_host_decides_account_and_region():
+def test_the_host_names_the_registry_and_the_token_the_caller():
     china = ecr_client("cn-north-1")
     china.create_repository(repositoryName="far")
     registry = RegistryClient(china)
     assert registry.base == "https://123456789012.dkr.ecr.cn-north-1.amazonaws.com.cn"
     assert registry.get("/v2/far/tags/list").json() == {"name": "far", "tags": []}
+    # Another account's registry host: the same caller, judged by that account's policies.
     elsewhere = RegistryClient(china, "https://999999999999.dkr.ecr.eu-west-1.amazonaws.com")
-    assert elsewhere.get("/v2/far/tags/list").status_code == 200
+    answer = elsewhere.get("/v2/far/tags/list")
+    assert answer.status_code == 403
+    assert answer.json()["errors"][0]["code"] == "DENIED"
 
 
 @mock_ecr

@@ -167,7 +167,7 @@ def test_context_manager_and_nothing_leaks_after_exit():
     with mock_ecr() as mock:
         client.create_repository(repositoryName="ctx")
         assert names(client) == ["ctx"]
-        assert list(mock.backend.registry("123456789012", "us-east-1").repositories) == ["ctx"]
+        assert list(mock.backend.find_registry("123456789012", "us-east-1").repositories) == ["ctx"]
     assert_not_answered(client)
     assert_not_answered(closed_port_client())
 

@@ -23,7 +23,7 @@ def test_mock_first(ecr_mock):
     client = boto3.client("ecr", region_name="us-east-1")
     client.create_repository(repositoryName="from-mock")
     assert names(client) == ["from-mock"]
-    assert list(ecr_mock.backend.registry("123456789012", "us-east-1").repositories) == ["from-mock"]
+    assert list(ecr_mock.backend.find_registry("123456789012", "us-east-1").repositories) == ["from-mock"]
 
 
 def test_mock_second_is_fresh(ecr_mock):

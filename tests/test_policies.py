@@ -135,7 +135,6 @@ def test_policy_goes_with_a_deleted_repository(ecr, repo):
         pytest.param(policy(statement(Action="not an action")), id="bad-action"),
         pytest.param(policy(statement(Action=[])), id="empty-action-list"),
         pytest.param(policy(statement(Colour="blue")), id="unknown-statement-element"),
-        pytest.param(policy(statement(Sid="A"), statement(Sid="A")), id="duplicate-sid"),
         pytest.param(policy(statement(Condition="yes")), id="bad-condition"),
     ],
 )
@@ -143,7 +142,17 @@ def test_invalid_policies_are_invalid_parameter_and_keep_the_old_one(ecr, repo, 
     ecr.set_repository_policy(repositoryName=repo, policyText=PULL_POLICY)
     error = error_of(ecr.set_repository_policy, repositoryName=repo, policyText=text)
     assert error["Code"] == "InvalidParameterException"
+    assert error["Message"] == (
+        "Invalid parameter at 'PolicyText' failed to satisfy constraint: "
+        "'Invalid repository policy provided'"
+    )
     assert ecr.get_repository_policy(repositoryName=repo)["policyText"] == PULL_POLICY
+
+
+def test_duplicate_sids_are_accepted_as_aws_accepts_them(ecr, repo):
+    text = policy(statement(Sid="A"), statement(Sid="A", Action="ecr:ListImages"))
+    ecr.set_repository_policy(repositoryName=repo, policyText=text)
+    assert ecr.get_repository_policy(repositoryName=repo)["policyText"] == text
 
 
 def test_valid_grammar_variants_are_accepted(ecr, repo):

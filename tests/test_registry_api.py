@@ -32,7 +32,7 @@ from registry_client import (
 
 from ecr_emulator import ManualClock
 from ecr_emulator.blobstore import FilesystemBlobStore
-from ecr_emulator.operations import layers
+from ecr_emulator.core import uploads
 from ecr_emulator.server import BackgroundServer, EmulatorApp
 from ecr_emulator.state import Backend
 
@@ -464,7 +464,8 @@ def test_failed_monolithic_uploads_leave_nothing_behind(disk_server, disk_regist
 def test_purging_abandoned_uploads_spares_one_still_streaming(
     disk_server, disk_registry, monkeypatch
 ):
-    monkeypatch.setattr(layers, "ABANDONED_AFTER", _dt.timedelta(seconds=0.3))
+    monkeypatch.setattr(uploads, "ABANDONED_AFTER", _dt.timedelta(seconds=0.3))
+    monkeypatch.setattr(uploads, "PURGE_EVERY_SECONDS", 0.0)
     idle = start_upload(disk_registry)
     streaming = start_upload(disk_registry)
     body = GatedBody(b"first half|", b"second half")

@@ -411,16 +411,19 @@ def test_describe_repositories_of_another_registry(ecr, make_client):
     ecr.create_repository(repositoryName="mine")
 
     assert names_in(ecr) == ["mine"]
-    (theirs,) = ecr.describe_repositories(registryId=OTHER_ACCOUNT)["repositories"]
-    assert theirs["repositoryName"] == "theirs"
-    assert theirs["registryId"] == OTHER_ACCOUNT
+    # Another account lists only what its repository policies let the caller describe.
+    assert ecr.describe_repositories(registryId=OTHER_ACCOUNT)["repositories"] == []
     assert names_in(ecr, registryId=ACCOUNT) == ["mine"]
 
     with pytest.raises(ClientError) as excinfo:
         ecr.describe_repositories(registryId=OTHER_ACCOUNT, repositoryNames=["mine"])
-    assert error_of(excinfo) == (
-        "RepositoryNotFoundException",
-        f"The repository with name 'mine' does not exist in the registry with id '{OTHER_ACCOUNT}'",
+    code, message = error_of(excinfo)
+    assert code == "AccessDeniedException"
+    assert message == (
+        f"User: arn:aws:iam::{ACCOUNT}:root is not authorized to perform: "
+        f"ecr:DescribeRepositories on resource: "
+        f"arn:aws:ecr:us-east-1:{OTHER_ACCOUNT}:repository/mine "
+        "because no resource-based policy allows the ecr:DescribeRepositories action"
     )
 
 
@@ -576,8 +579,13 @@ def test_delete_repository_of_another_registry(ecr, make_client):
     with pytest.raises(ClientError) as excinfo:
         ecr.delete_repository(repositoryName="theirs")
     assert error_of(excinfo)[0] == "RepositoryNotFoundException"
-    ecr.delete_repository(repositoryName="theirs", registryId=OTHER_ACCOUNT)
-    assert ecr.describe_repositories(registryId=OTHER_ACCOUNT)["repositories"] == []
+    with pytest.raises(ClientError) as excinfo:  # another account's: its policy decides
+        ecr.delete_repository(repositoryName="theirs", registryId=OTHER_ACCOUNT)
+    assert error_of(excinfo)[0] == "AccessDeniedException"
+    theirs = make_client(account=OTHER_ACCOUNT)
+    assert [r["repositoryName"] for r in theirs.describe_repositories()["repositories"]] == [
+        "theirs"
+    ]
 
 
 # --- PutImageTagMutability ----------------------------------------------------------------------------

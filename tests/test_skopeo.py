@@ -102,7 +102,7 @@ def test_copy_between_repositories_mounts_blobs(emulator, skopeo, layout, hello)
         for line in map(unquote, emulator.log_text().splitlines())
         if "POST /v2/skopeo/dst/blobs/uploads/?" in line and "mount=" in line
     ]
-    assert any(hello.layer_digest in line and '" 201 ' in line for line in mounts), mounts
+    assert any(hello.layer_digest in line and " 201 " in line for line in mounts), mounts
     assert not any(
         re.search(r"(PATCH|PUT) /v2/skopeo/dst/blobs/uploads/", line)
         for line in emulator.log_text().splitlines()

@@ -1,9 +1,11 @@
-"""ECR operations, one module per feature, each a plain function of keyword arguments.
+"""The awsJson wire of ECR: one module per feature, each operation a plain function.
 
 ``@operation("CreateRepository")`` registers a function under its model name;
 the dispatcher finds it there, validates the request against the model and
-calls it with the members as snake_case keyword arguments.  Functions return
-a dict shaped like the model's output and raise ``ServiceError`` for errors.
+calls it with the ``Caller`` and the members as snake_case keyword arguments.
+Functions are thin: they call ``core`` (which checks access, takes the lock
+and changes state), and shape its answer like the model's output; errors are
+``ServiceError``s raised by the core.
 """
 
 from __future__ import annotations
@@ -34,7 +36,6 @@ from . import (  # noqa: E402
     images,
     layers,
     policies,
-    registry_settings,
     repositories,
     tagging,
 )
@@ -46,7 +47,6 @@ __all__ = [
     "layers",
     "operation",
     "policies",
-    "registry_settings",
     "repositories",
     "tagging",
 ]

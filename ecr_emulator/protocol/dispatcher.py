@@ -5,7 +5,8 @@ validated against the model's input shape, the members are passed as keyword
 arguments (snake_case) to the operation's plain function, and the returned
 dict is serialized with the output shape.  Errors become ``{"__type",
 "message"}`` bodies.  The in-process mock and the HTTP server both call
-``ApiDispatcher.handle``, so they cannot drift apart.
+``ApiDispatcher.handle``, so they cannot drift apart.  The dispatcher takes
+no lock: the core takes it, for as short as each change needs.
 """
 
 from __future__ import annotations
@@ -19,14 +20,16 @@ from typing import TYPE_CHECKING, Any
 
 from botocore import xform_name
 
+from ..core import Caller
 from ..errors import ServiceError, not_implemented
-from ..identity import RequestContext, caller_identity
+from ..identity import caller_identity
 from ..operations import OPERATIONS
 from .model import (
     Serializer,
     Validator,
     compile_serializer,
     compile_validator,
+    max_request_bytes,
     raise_for_violations,
     service_model,
 )
@@ -57,6 +60,7 @@ class BoundOperation:
     serialize: Serializer
     function: Callable[..., dict[str, Any]]
     argument_names: dict[str, str]
+    max_body_bytes: int
 
 
 def _bind(service: str, name: str) -> BoundOperation | None:
@@ -74,6 +78,7 @@ def _bind(service: str, name: str) -> BoundOperation | None:
         argument_names={
             member: xform_name(member) for member in (input_shape.members if input_shape else {})
         },
+        max_body_bytes=max_request_bytes(input_shape),
     )
 
 
@@ -89,19 +94,30 @@ class ApiDispatcher:
 
     def handle(self, headers: Mapping[str, str], body: bytes) -> ApiResponse:
         try:
-            operation, params = self._parse(headers, body)
-            context = caller_identity(self.backend, headers, operation.service)
-            context.host = headers.get("Host")
-            result = self._call(operation, context, params)
+            operation = self.operation_for(headers)
+            if len(body) > self.body_limit(operation):
+                raise request_too_large(self.body_limit(operation))
+            params = _parse_body(body)
+            caller = caller_identity(self.backend, headers, operation.service, headers.get("Host"))
+            result = self._call(operation, caller, params)
             payload = json.dumps(operation.serialize(result), separators=(",", ":"))
             return ApiResponse(200, _headers(), payload.encode())
         except ServiceError as error:
             return error_response(error)
+        except RecursionError:  # JSON nested deeper than anything the model can hold
+            return error_response(
+                ServiceError("SerializationException", "The request is nested too deeply.")
+            )
+        except UnicodeEncodeError:  # a lone surrogate (\ud800) in a string member
+            return error_response(
+                ServiceError("SerializationException", "The request contains invalid Unicode.")
+            )
         except Exception as exc:  # a bug of ours: still answer like AWS, and say so in the log
             log.exception("internal error while handling %s", headers.get("X-Amz-Target"))
             return error_response(ServiceError("ServerException", f"Internal error: {exc!r}", 500))
 
-    def _parse(self, headers: Mapping[str, str], body: bytes) -> tuple[BoundOperation, dict]:
+    def operation_for(self, headers: Mapping[str, str]) -> BoundOperation:
+        """The operation ``X-Amz-Target`` names (UnknownOperation / NotImplemented otherwise)."""
         target = headers.get("X-Amz-Target") or headers.get("x-amz-target")
         if not target:
             raise ServiceError("UnknownOperationException", "Missing the X-Amz-Target header.")
@@ -109,14 +125,12 @@ class ApiDispatcher:
         service = self._services_by_prefix.get(prefix)
         if service is None or name not in service_model(service).operation_names:
             raise ServiceError("UnknownOperationException", f"Unknown operation {target!r}.")
-        operation = self._operation(service, name)
-        try:
-            params = json.loads(body) if body else {}
-        except (ValueError, UnicodeDecodeError) as exc:
-            raise ServiceError("SerializationException", f"Malformed JSON body: {exc}") from None
-        if not isinstance(params, dict):
-            raise ServiceError("SerializationException", "The request body must be a JSON object.")
-        return operation, params
+        return self._operation(service, name)
+
+    def body_limit(self, operation: BoundOperation) -> int:
+        """The most bytes a request of ``operation`` can need: the server refuses a longer
+        body before reading it whole."""
+        return operation.max_body_bytes
 
     def _operation(self, service: str, name: str) -> BoundOperation:
         key = (service, name)
@@ -127,7 +141,7 @@ class ApiDispatcher:
             raise not_implemented(name)
         return operation
 
-    def _call(self, operation: BoundOperation, context: RequestContext, params: dict) -> dict:
+    def _call(self, operation: BoundOperation, caller: Caller, params: dict) -> dict:
         violations: list[Any] = []
         operation.validate(params, "", violations)
         if violations:
@@ -136,8 +150,26 @@ class ApiDispatcher:
         kwargs = {
             names[key]: value for key, value in params.items() if key in names and value is not None
         }
-        with self.backend.lock:
-            return operation.function(context, **kwargs)
+        return operation.function(caller, **kwargs)
+
+
+def _parse_body(body: bytes) -> dict[str, Any]:
+    try:
+        params = json.loads(body) if body else {}
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise ServiceError("SerializationException", f"Malformed JSON body: {exc}") from None
+    if not isinstance(params, dict):
+        raise ServiceError("SerializationException", "The request body must be a JSON object.")
+    return params
+
+
+def request_too_large(limit: int) -> ServiceError:
+    """A body longer than the operation's model allows: refused before it is read whole."""
+    return ServiceError(
+        "RequestEntityTooLargeException",
+        f"Request body is larger than the {limit} bytes this operation accepts.",
+        413,
+    )
 
 
 def _headers() -> dict[str, str]:

@@ -92,10 +92,14 @@ def _compile_validator(shape: Shape, memo: dict[str, Validator]) -> Validator:
 
     checks.append(check_type)
     meta = shape.metadata
-    if type_name in ("string", "list", "map", "blob"):
+    if type_name in ("string", "list", "map"):
         low, high = meta.get("min"), meta.get("max")
         if low is not None or high is not None:
             checks.append(_length_check(low, high))
+    elif type_name == "blob":  # the limits count decoded bytes, not base64 characters
+        low, high = meta.get("min"), meta.get("max")
+        if low is not None or high is not None:
+            checks.append(_blob_length_check(low, high))
     if type_name in ("integer", "long", "double", "float"):
         low, high = meta.get("min"), meta.get("max")
         if low is not None or high is not None:
@@ -163,6 +167,32 @@ def _length_check(low: int | None, high: int | None) -> Validator:
             )
 
     return check
+
+
+def _blob_length_check(low: int | None, high: int | None) -> Validator:
+    length_check = _length_check(low, high)
+
+    def check(value: str, path: str, errors: list[Any]) -> None:
+        padding = len(value) - len(value.rstrip("="))
+        decoded_size = len(value) * 3 // 4 - padding  # what base64 text of that length holds
+        length_check(_Sized(decoded_size), path, errors)
+
+    return check
+
+
+class _Sized:
+    """A stand-in of a given length, so one length rule serves strings and blobs."""
+
+    __slots__ = ("size",)
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+
+    def __len__(self) -> int:
+        return self.size
+
+    def __str__(self) -> str:
+        return f"<{self.size} bytes>"
 
 
 def _range_check(low: float | None, high: float | None) -> Validator:
@@ -275,3 +305,45 @@ def _compile_serializer(shape: Shape, memo: dict[str, Serializer]) -> Serializer
         return lambda value: [item_serializer(item) for item in value]
     value_serializer = _compile_serializer(shape.value, memo)
     return lambda value: {key: value_serializer(item) for key, item in value.items()}
+
+
+UNBOUNDED_STRING_BYTES = 64 * 1024
+UNBOUNDED_COLLECTION_BYTES = 1024 * 1024
+MIN_BODY_BYTES = 64 * 1024
+MAX_BODY_BYTES = 32 * 1024 * 1024
+
+
+def max_request_bytes(shape: Shape | None) -> int:
+    """The longest JSON body a request of ``shape`` can need: each member at its model
+    limits, strings as if every character were escaped (``\\uXXXX``), blobs as base64,
+    strings without a limit at 64 KiB and lists without one at 1 MiB; never more than
+    32 MiB.  The server refuses a longer body before reading it."""
+    if shape is None:
+        return MIN_BODY_BYTES
+    return min(MAX_BODY_BYTES, max(MIN_BODY_BYTES, _max_bytes(shape, set())))
+
+
+def _max_bytes(shape: Shape, seen: set[str]) -> int:
+    meta = shape.metadata
+    type_name = shape.type_name
+    if type_name == "string":
+        return 6 * meta["max"] + 2 if "max" in meta else UNBOUNDED_STRING_BYTES
+    if type_name == "blob":
+        return -(-meta["max"] // 3) * 4 + 2 if "max" in meta else UNBOUNDED_COLLECTION_BYTES
+    if shape.name in seen:  # a recursive shape: bounded only by the generic allowance
+        return UNBOUNDED_COLLECTION_BYTES
+    seen = seen | {shape.name}
+    if type_name == "structure":
+        return 2 + sum(
+            len(name) + 4 + _max_bytes(member, seen) for name, member in shape.members.items()
+        )
+    if type_name == "list":
+        if "max" not in meta:
+            return UNBOUNDED_COLLECTION_BYTES
+        return 2 + meta["max"] * (_max_bytes(shape.member, seen) + 1)
+    if type_name == "map":
+        if "max" not in meta:
+            return UNBOUNDED_COLLECTION_BYTES
+        entry = _max_bytes(shape.key, seen) + _max_bytes(shape.value, seen) + 2
+        return 2 + meta["max"] * entry
+    return 32  # numbers, booleans, timestamps

@@ -1,9 +1,11 @@
 """The registry plane: OCI Distribution Spec v1.1 / Docker Registry HTTP API V2 at ``/v2/``.
 
 Split by resource like CNCF distribution: ``blobs`` (blobs and uploads),
-``manifests``, ``listing`` (tags and referrers).  Each handler works on the
-same state and blob store as the ECR API, through the same operations
-(``operations.images.store_manifest``, ``operations.layers``).
+``manifests``, ``listing`` (tags and referrers).  Each handler is a thin
+adapter over ``core``, the same core the ECR API uses: it reads the HTTP
+request, calls one core function as the caller its password names, and
+writes the answer.  The core's ECR errors become the registry's error codes
+in one place (``errors.from_service_error``).
 """
 
 from __future__ import annotations
@@ -17,12 +19,12 @@ from typing import Any
 from werkzeug.exceptions import HTTPException
 from werkzeug.wrappers import Request, Response
 
+from ..core import Caller
 from ..errors import ServiceError
-from ..identity import RequestContext
-from ..state import Backend, Repository
+from ..state import Backend
 from . import blobs, listing, manifests
 from .auth import authenticate
-from .errors import API_VERSION_HEADER, RegistryError, name_unknown
+from .errors import API_VERSION_HEADER, RegistryError, from_service_error
 
 log = logging.getLogger(__name__)
 
@@ -31,23 +33,17 @@ NAME = r"(?P<name>[a-z0-9]+(?:(?:\.|_|__|-+)[a-z0-9]+)*(?:/[a-z0-9]+(?:(?:\.|_|_
 
 @dataclass(slots=True)
 class RegistryCall:
-    """One /v2/ request: who is calling, which repository, and the raw request."""
+    """One /v2/ request: who is calling, which registry and repository, the raw request."""
 
     request: Request
-    context: RequestContext
+    caller: Caller
+    registry_id: str
     name: str
     params: dict[str, str]
 
     @property
     def backend(self) -> Backend:
-        return self.context.backend
-
-    def repository(self) -> Repository:
-        """The repository in the caller's registry; ECR never creates one on push."""
-        try:
-            return self.context.registry().repository(self.name)
-        except ServiceError as error:
-            raise name_unknown(error.message, self.name) from None
+        return self.caller.backend
 
 
 Handler = Callable[[RegistryCall], Response]
@@ -99,20 +95,21 @@ class RegistryApp:
             response = self.dispatch(request)
         except RegistryError as error:
             response = error.response()
+        except ServiceError as error:
+            response = from_service_error(error).response()
         except HTTPException as error:  # werkzeug's: e.g. the client hung up mid-body
             code = "BLOB_UPLOAD_INVALID" if "/blobs/uploads/" in request.path else "UNSUPPORTED"
             response = RegistryError(
                 code, error.description or error.name, error.code or 400
             ).response()
-        except Exception as error:  # a bug of ours: still the registry's error format
+        except Exception as error:  # a bug of ours, or the store failing: the server's error
             log.exception("internal error on %s %s", request.method, request.path)
             response = RegistryError("UNKNOWN", f"internal error: {error!r}", 500).response()
         response.headers[API_VERSION_HEADER[0]] = API_VERSION_HEADER[1]
         return response(environ, start_response)
 
     def dispatch(self, request: Request) -> Response:
-        account, region = authenticate(self.backend, request, self.require_auth)
-        context = RequestContext(self.backend, account, region, "ecr", request.host)
+        who = authenticate(self.backend, request, self.require_auth)
         path = request.path
         if path in ("/v2", "/v2/"):
             return Response("{}", 200, content_type="application/json")
@@ -126,6 +123,6 @@ class RegistryApp:
                     "UNSUPPORTED", f"{request.method} is not supported on {path}", 405
                 )
             params = match.groupdict()
-            call = RegistryCall(request, context, params.pop("name"), params)
-            return handler(call)
+            name = params.pop("name")
+            return handler(RegistryCall(request, who.caller, who.registry_id, name, params))
         raise RegistryError("NAME_INVALID", f"no registry route for {path}", 404, {"path": path})

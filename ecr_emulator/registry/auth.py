@@ -1,7 +1,7 @@
 """ECR's registry login: HTTP Basic with user ``AWS`` and a GetAuthorizationToken password.
 
-The password itself says which account and region it was issued for, so the
-token — not the host name — decides which registry a request reaches.
+The password names the account that asked for it, so every request with it
+acts as that account (``core.authorization`` says which registry it reaches).
 """
 
 from __future__ import annotations
@@ -10,9 +10,10 @@ import base64
 
 from werkzeug.wrappers import Request
 
+from ..core.authorization import RegistryRequest, anonymous_request, registry_request
 from ..identity import DEFAULT_ACCOUNT_ID, DEFAULT_REGION
 from ..state import Backend
-from ..tokens import USERNAME, InvalidToken, verify_password
+from ..tokens import USERNAME, InvalidToken
 from .errors import RegistryError
 
 
@@ -21,10 +22,10 @@ def _challenge(request: Request) -> dict[str, str]:
     return {"WWW-Authenticate": f'Basic realm="{realm}",service="ecr.amazonaws.com"'}
 
 
-def authenticate(backend: Backend, request: Request, required: bool) -> tuple[str, str]:
-    """The (account, region) a request acts as, or a 401/403 ``RegistryError``."""
+def authenticate(backend: Backend, request: Request, required: bool) -> RegistryRequest:
+    """Who a request acts as and which registry it reaches, or a 401/403 ``RegistryError``."""
     if not required:
-        return DEFAULT_ACCOUNT_ID, DEFAULT_REGION
+        return anonymous_request(backend, DEFAULT_ACCOUNT_ID, DEFAULT_REGION, request.host)
     header = request.headers.get("Authorization", "")
     scheme, _, credentials = header.partition(" ")
     if scheme.lower() != "basic" or not credentials:
@@ -45,7 +46,7 @@ def authenticate(backend: Backend, request: Request, required: bool) -> tuple[st
             _challenge(request),
         )
     try:
-        grant = verify_password(backend, password)
+        return registry_request(backend, password, request.host)
     except InvalidToken as error:
         if "expired" in str(error):
             raise RegistryError(
@@ -56,4 +57,3 @@ def authenticate(backend: Backend, request: Request, required: bool) -> tuple[st
         raise RegistryError(
             "UNAUTHORIZED", "Your authorization token is invalid.", 401, None, _challenge(request)
         ) from None
-    return grant.account, grant.region

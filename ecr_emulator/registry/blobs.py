@@ -1,8 +1,8 @@
 """Blobs and blob uploads: HEAD/GET/DELETE a blob; POST/PATCH/PUT/GET/DELETE an upload.
 
-Bytes stream straight from the request into the blob store and from the store
-into the response; the backend lock is held only to read or change state,
-never while bytes move.
+Bytes stream straight from the request into the upload's writer and from the
+store into the response; ``core.uploads`` holds only the upload's own lock
+while they move, never the global one.
 """
 
 from __future__ import annotations
@@ -14,10 +14,10 @@ from werkzeug.exceptions import RequestedRangeNotSatisfiable
 from werkzeug.wrappers import Request, Response
 from werkzeug.wsgi import wrap_file
 
-from ..blobstore import CHUNK_SIZE, DigestMismatch, UnknownUpload, UploadOffsetMismatch
+from ..blobstore import CHUNK_SIZE, BodyReadError, DigestMismatch
+from ..core import blobs, uploads
 from ..manifests import is_valid_digest
-from ..operations import layers
-from ..state import Repository, UploadSession
+from ..state import UploadSession
 from .errors import RegistryError, blob_unknown, digest_invalid, upload_unknown
 
 if TYPE_CHECKING:
@@ -47,13 +47,11 @@ def _created(name: str, digest: str) -> Response:
     return response
 
 
-def _upload_progress(
-    call: RegistryCall, session: UploadSession, size: int, status: int
-) -> Response:
+def _upload_progress(call: RegistryCall, upload: UploadSession, size: int, status: int) -> Response:
     response = Response(b"", status)
-    response.headers["Location"] = _upload_location(call.name, session.upload_id)
+    response.headers["Location"] = _upload_location(call.name, upload.upload_id)
     response.headers["Range"] = f"0-{max(size - 1, 0)}"
-    response.headers["Docker-Upload-UUID"] = session.upload_id
+    response.headers["Docker-Upload-UUID"] = upload.upload_id
     response.headers["OCI-Chunk-Min-Length"] = "0"
     return response
 
@@ -67,14 +65,14 @@ def _digest_param(call: RegistryCall) -> str:
 
 def get_blob(call: RegistryCall) -> Response:
     digest = _digest_param(call)
-    with call.backend.lock:
-        repository = call.repository()
-        size = layers.linked_blob_size(call.context, repository, digest)
-    reader = call.backend.blobs.open(digest) if size is not None else None
-    if reader is None:
+    head = call.request.method == "HEAD"
+    action = "ecr:BatchCheckLayerAvailability" if head else "ecr:GetDownloadUrlForLayer"
+    opened = blobs.open_blob(call.caller, call.registry_id, call.name, digest, action)
+    if opened is None:
         raise blob_unknown(digest)
+    reader, size = opened
     headers = {"Docker-Content-Digest": digest, "Accept-Ranges": "bytes", "ETag": f'"{digest}"'}
-    if call.request.method == "HEAD":
+    if head:
         reader.close()
         response = Response(b"", 200, headers, content_type="application/octet-stream")
         response.headers["Content-Length"] = str(size)
@@ -114,11 +112,8 @@ def stream_blob(
 
 def delete_blob(call: RegistryCall) -> Response:
     digest = _digest_param(call)
-    with call.backend.lock:
-        repository = call.repository()
-        if digest not in repository.blob_links:
-            raise blob_unknown(digest)
-        repository.blob_links.discard(digest)
+    if not blobs.unlink(call.caller, call.registry_id, call.name, digest):
+        raise blob_unknown(digest)
     return Response(b"", 202)
 
 
@@ -126,49 +121,37 @@ def start_upload(call: RegistryCall) -> Response:
     """POST: mount from another repository, upload in one request (``?digest=``), or begin."""
     args = call.request.args
     digest = args.get("digest")
-    with call.backend.lock:
-        repository = call.repository()
-        mount = args.get("mount")
-        if mount and is_valid_digest(mount) and _mount(call, repository, mount, args.get("from")):
-            return _created(call.name, mount)
-        if digest is not None:
-            _checked_digest(digest)  # before there is a session to clean up
-        session = layers.start_upload(call.context, repository)
+    mount = args.get("mount")
+    if (
+        mount
+        and is_valid_digest(mount)
+        and blobs.mount(call.caller, call.registry_id, call.name, mount, args.get("from"))
+    ):
+        return _created(call.name, mount)
+    if digest is not None:
+        _checked_digest(digest)  # before there is a session to clean up
+    upload = uploads.start(call.caller, call.registry_id, call.name)
     if digest is None:
-        return _upload_progress(call, session, 0, 202)
+        return _upload_progress(call, upload, 0, 202)
     try:
-        _append_body(call, session)
-        return _complete(call, repository, session, digest)
+        _append_body(call, upload)
+        return _complete(call, upload, digest)
     except BaseException:
         # The client never learnt this upload's Location: nobody could resume or cancel it.
-        layers.cancel_upload(call.context, session)
+        uploads.cancel(call.caller, upload)
         raise
 
 
-def _mount(
-    call: RegistryCall, repository: Repository, digest: str, source_name: str | None
-) -> bool:
-    source = None
-    if source_name:
-        source = call.context.registry().repositories.get(source_name)
-        if source is None:
-            return False
-    return layers.mount_blob(call.context, repository, digest, source)
-
-
-def _session(call: RegistryCall) -> tuple[Repository, UploadSession]:
-    with call.backend.lock:
-        repository = call.repository()
-        try:
-            return repository, layers.upload_session(
-                call.context, repository, call.params["upload_id"]
-            )
-        except UnknownUpload:
-            raise upload_unknown(call.params["upload_id"]) from None
+def _upload(call: RegistryCall) -> UploadSession:
+    upload_id = call.params["upload_id"]
+    try:
+        return uploads.session(call.caller, call.registry_id, call.name, upload_id)
+    except uploads.UnknownUpload:
+        raise upload_unknown(upload_id) from None
 
 
 def _range_not_satisfiable(
-    call: RegistryCall, session: UploadSession, size: int, content_range: str
+    call: RegistryCall, upload: UploadSession, size: int, content_range: str
 ) -> RegistryError:
     return RegistryError(
         "BLOB_UPLOAD_INVALID",
@@ -177,89 +160,84 @@ def _range_not_satisfiable(
         {"range": content_range},
         {
             "Range": f"0-{max(size - 1, 0)}",
-            "Location": _upload_location(call.name, session.upload_id),
+            "Location": _upload_location(call.name, upload.upload_id),
         },
     )
 
 
-def _append_body(call: RegistryCall, session: UploadSession) -> int:
+def _append_body(call: RegistryCall, upload: UploadSession) -> int:
     """Stream the request body onto the upload, honouring Content-Range when it is sent.
 
-    The chunk's start is checked by the store, once this request has the upload to
+    The chunk's start is checked by the core, once this request has the upload to
     itself: a retry of a chunk still in flight must wait for it, then get a 416.
     """
     request = call.request
     try:
-        size = layers.upload_size(call.context, session)
-    except UnknownUpload:
-        raise upload_unknown(session.upload_id) from None
+        size = uploads.size(upload)
+    except uploads.UnknownUpload:
+        raise upload_unknown(upload.upload_id) from None
     start = None
     content_range = request.headers.get("Content-Range")
     if content_range:
         match = _CONTENT_RANGE.match(content_range.strip())
         if match is None or int(match[2]) < int(match[1]):
-            raise _range_not_satisfiable(call, session, size, content_range)
+            raise _range_not_satisfiable(call, upload, size, content_range)
         start = int(match[1])
+        length = request.content_length
+        if length is not None and length != int(match[2]) - start + 1:
+            raise RegistryError(
+                "BLOB_UPLOAD_INVALID",
+                f"Content-Range {content_range} does not match Content-Length {length}",
+                400,
+                {"range": content_range, "length": length},
+            )
     length = request.content_length
-    if content_range and length is not None and length != int(match[2]) - start + 1:
-        raise RegistryError(
-            "BLOB_UPLOAD_INVALID",
-            f"Content-Range {content_range} does not match Content-Length {length}",
-            400,
-            {"range": content_range, "length": length},
-        )
     if length == 0:
         return size
     try:
-        return layers.append_to_upload(call.context, session, request.stream, length, start)
-    except UploadOffsetMismatch as error:
-        raise _range_not_satisfiable(call, session, error.size, content_range or "") from None
-    except UnknownUpload:
-        raise upload_unknown(session.upload_id) from None
-    except OSError as error:  # a broken chunked encoding, a body cut short
-        raise RegistryError(
-            "BLOB_UPLOAD_INVALID", f"the request body could not be read: {error}", 400
-        ) from None
+        return uploads.append(upload, request.stream, length, start)
+    except uploads.UploadOffsetMismatch as error:
+        raise _range_not_satisfiable(call, upload, error.size, content_range or "") from None
+    except uploads.UnknownUpload:
+        raise upload_unknown(upload.upload_id) from None
+    except BodyReadError as error:  # a broken chunked encoding, a body cut short
+        raise RegistryError("BLOB_UPLOAD_INVALID", str(error), 400) from None
 
 
-def _complete(
-    call: RegistryCall, repository: Repository, session: UploadSession, digest: str | None
-) -> Response:
+def _complete(call: RegistryCall, upload: UploadSession, digest: str | None) -> Response:
     checked = _checked_digest(digest)
     try:
-        layers.finish_upload(call.context, repository, session, checked)
+        uploads.finish(call.caller, upload, [checked])
     except DigestMismatch as error:
-        layers.cancel_upload(call.context, session)
         raise digest_invalid(str(error), digest) from None
-    except UnknownUpload:
-        raise upload_unknown(session.upload_id) from None
+    except uploads.UnknownUpload:
+        raise upload_unknown(upload.upload_id) from None
     return _created(call.name, checked)
 
 
 def upload_status(call: RegistryCall) -> Response:
-    _, session = _session(call)
+    upload = _upload(call)
     try:
-        size = layers.upload_size(call.context, session)
-    except UnknownUpload:
-        raise upload_unknown(session.upload_id) from None
-    return _upload_progress(call, session, size, 204)
+        size = uploads.size(upload)
+    except uploads.UnknownUpload:
+        raise upload_unknown(upload.upload_id) from None
+    return _upload_progress(call, upload, size, 204)
 
 
 def upload_chunk(call: RegistryCall) -> Response:
-    _, session = _session(call)
-    size = _append_body(call, session)
-    return _upload_progress(call, session, size, 202)
+    upload = _upload(call)
+    size = _append_body(call, upload)
+    return _upload_progress(call, upload, size, 202)
 
 
 def finish_upload(call: RegistryCall) -> Response:
-    repository, session = _session(call)
+    upload = _upload(call)
     digest = call.request.args.get("digest")
     _checked_digest(digest)
-    _append_body(call, session)
-    return _complete(call, repository, session, digest)
+    _append_body(call, upload)
+    return _complete(call, upload, digest)
 
 
 def cancel_upload(call: RegistryCall) -> Response:
-    _, session = _session(call)
-    layers.cancel_upload(call.context, session)
+    uploads.cancel(call.caller, _upload(call))
     return Response(b"", 204)

@@ -2,38 +2,33 @@
 
 The URL carries a signed, expiring claim (account, region, repository,
 digest), the way an S3 pre-signed URL does, so it works without credentials
-and stops working when it expires.
+and stops working when it expires (``core.blobs.open_download``).
 """
 
 from __future__ import annotations
 
 from werkzeug.wrappers import Request, Response
 
+from ..core.blobs import open_download
 from ..state import Backend
-from ..tokens import DOWNLOAD, InvalidToken, verify_claims
+from ..tokens import InvalidToken
 from .blobs import stream_blob
 
 
 def serve_download(backend: Backend, request: Request, token: str) -> Response:
     try:
-        claims = verify_claims(backend, token, DOWNLOAD)
+        opened = open_download(backend, token)
     except InvalidToken as error:
         return Response(
             f"<Error><Code>AccessDenied</Code><Message>{error}</Message></Error>",
             403,
             content_type="application/xml",
         )
-    digest = claims.get("digest", "")
-    with backend.lock:
-        registry = backend.registries.get((claims.get("account"), claims.get("region")))
-        repository = registry.repositories.get(claims.get("repository", "")) if registry else None
-        linked = repository is not None and digest in repository.blob_links
-    reader = backend.blobs.open(digest) if linked else None
-    if reader is None:
+    if opened is None:
         return Response(
             "<Error><Code>NoSuchKey</Code></Error>", 404, content_type="application/xml"
         )
-    size = backend.blobs.size(digest) or 0
+    reader, size = opened
     response = stream_blob(request, reader, size)
     if response is None:
         return Response(

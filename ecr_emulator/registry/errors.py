@@ -7,6 +7,8 @@ from typing import Any
 
 from werkzeug.wrappers import Response
 
+from ..errors import ServiceError
+
 API_VERSION_HEADER = ("Docker-Distribution-API-Version", "registry/2.0")
 
 
@@ -65,3 +67,21 @@ def manifest_invalid(message: str) -> RegistryError:
 
 def name_unknown(message: str, name: str) -> RegistryError:
     return RegistryError("NAME_UNKNOWN", message, 404, {"name": name})
+
+
+# The core speaks ECR's error codes; the registry answers with the distribution spec's.
+_FROM_SERVICE = {
+    "RepositoryNotFoundException": ("NAME_UNKNOWN", 404),
+    "AccessDeniedException": ("DENIED", 403),
+    "ImageTagAlreadyExistsException": ("TAG_INVALID", 400),
+    "ImageDigestDoesNotMatchException": ("DIGEST_INVALID", 400),
+    "LayersNotFoundException": ("MANIFEST_BLOB_UNKNOWN", 400),
+    "ReferencedImagesNotFoundException": ("MANIFEST_BLOB_UNKNOWN", 400),
+    "InvalidParameterException": ("MANIFEST_INVALID", 400),
+    "LimitExceededException": ("TOOMANYREQUESTS", 429),
+}
+
+
+def from_service_error(error: ServiceError) -> RegistryError:
+    code, status = _FROM_SERVICE.get(error.code, ("UNKNOWN", error.status))
+    return RegistryError(code, error.message, status)

@@ -8,7 +8,8 @@ from urllib.parse import urlencode
 
 from werkzeug.wrappers import Response
 
-from .. import manifests as media
+from .. import media_types
+from ..core import images
 from ..manifests import is_valid_digest
 from .errors import RegistryError, digest_invalid
 
@@ -30,8 +31,7 @@ def list_tags(call: RegistryCall) -> Response:
             400,
             {"n": limit_text},
         ) from None
-    with call.backend.lock:
-        tags = sorted(call.repository().tag_index)
+    tags = images.list_tags(call.caller, call.registry_id, call.name)
     if last:
         tags = [tag for tag in tags if tag > last]
     response_headers = {}
@@ -49,11 +49,8 @@ def list_referrers(call: RegistryCall) -> Response:
     if not is_valid_digest(subject):
         raise digest_invalid("invalid digest", subject)
     artifact_type = call.request.args.get("artifactType")
-    with call.backend.lock:
-        repository = call.repository()
-        images = [repository.images[d] for d in sorted(repository.referrers.get(subject, ()))]
     descriptors = []
-    for image in images:
+    for image in images.referrers(call.caller, call.registry_id, call.name, subject):
         if artifact_type and image.artifact_media_type != artifact_type:
             continue
         manifest = image.manifest.encode("utf-8")
@@ -68,8 +65,8 @@ def list_referrers(call: RegistryCall) -> Response:
         if annotations:
             descriptor["annotations"] = annotations
         descriptors.append(descriptor)
-    index = {"schemaVersion": 2, "mediaType": media.OCI_INDEX, "manifests": descriptors}
-    response = Response(json.dumps(index), 200, content_type=media.OCI_INDEX)
+    index = {"schemaVersion": 2, "mediaType": media_types.OCI_INDEX, "manifests": descriptors}
+    response = Response(json.dumps(index), 200, content_type=media_types.OCI_INDEX)
     if artifact_type:
         response.headers["OCI-Filters-Applied"] = "artifactType"
     return response

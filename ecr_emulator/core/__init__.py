@@ -1,0 +1,23 @@
+"""The domain core: the only code that resolves repositories, takes the lock and changes state.
+
+Both wire planes are thin adapters over it: ``operations`` (the awsJson API)
+and ``registry`` (``/v2/``).  Each feature is one module, a set of plain
+functions that take the ``Caller`` first:
+
+- ``access``          — the one access check (caller, ECR action, repository)
+- ``repositories``    — create, describe, delete, settings; ``DescribeRegistry``
+- ``images``          — store a manifest, move or remove tags, read, list, delete
+- ``uploads``         — the one upload table: start, append, finish, cancel
+- ``blobs``           — what a repository serves, mounts, download URLs, freeing
+- ``policies``        — repository policies (``iam`` parses and decides them)
+- ``resource_tags``   — tags on repositories, addressed by ARN
+- ``authorization``   — registry passwords and who a registry request is
+
+Every change happens inside ``Backend.transaction()``: the lock is held for
+as short as the change needs (never while a client's body is read), and the
+events it appends are published to subscribers after the lock is let go.
+"""
+
+from .caller import Caller
+
+__all__ = ["Caller"]

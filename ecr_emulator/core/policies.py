@@ -1,0 +1,61 @@
+"""Repository policies: stored after ECR's checks, and enforced by ``access`` for other accounts."""
+
+from __future__ import annotations
+
+from ..errors import ServiceError, invalid_parameter
+from ..events import PolicyChanged
+from ..state import Repository
+from . import access
+from .caller import Caller
+from .iam import PolicyError, locks_out_policy_changes, parse_policy
+
+
+def _not_found(repository: Repository) -> ServiceError:
+    return ServiceError(
+        "RepositoryPolicyNotFoundException",
+        f"Repository policy does not exist for the repository with name '{repository.name}' "
+        f"in the registry with id '{repository.registry.account_id}'",
+    )
+
+
+def set_policy(
+    caller: Caller, registry_id: str | None, name: str, text: str, *, force: bool = False
+) -> Repository:
+    try:
+        document = parse_policy(text)
+    except PolicyError:  # ECR says one sentence, whatever is wrong
+        raise invalid_parameter("PolicyText", "Invalid repository policy provided") from None
+    if not force and locks_out_policy_changes(document):
+        raise invalid_parameter(
+            "PolicyText",
+            "The policy would prevent you from setting a repository policy in the future; "
+            "set force to apply it anyway",
+        )
+    with caller.backend.transaction() as events:
+        repository = access.repository(caller, registry_id, name, "ecr:SetRepositoryPolicy")
+        repository.policy_text = text
+        repository.policy_document = document
+        registry = repository.registry
+        events.append(PolicyChanged(registry.account_id, registry.region, name, text))
+        return repository
+
+
+def get_policy(caller: Caller, registry_id: str | None, name: str) -> tuple[Repository, str]:
+    with caller.backend.lock:
+        repository = access.repository(caller, registry_id, name, "ecr:GetRepositoryPolicy")
+        if repository.policy_text is None:
+            raise _not_found(repository)
+        return repository, repository.policy_text
+
+
+def delete_policy(caller: Caller, registry_id: str | None, name: str) -> tuple[Repository, str]:
+    with caller.backend.transaction() as events:
+        repository = access.repository(caller, registry_id, name, "ecr:DeleteRepositoryPolicy")
+        text = repository.policy_text
+        if text is None:
+            raise _not_found(repository)
+        repository.policy_text = None
+        repository.policy_document = None
+        registry = repository.registry
+        events.append(PolicyChanged(registry.account_id, registry.region, name, None))
+        return repository, text

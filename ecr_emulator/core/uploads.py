@@ -1,0 +1,210 @@
+"""Blob uploads, from either plane, through the one upload table (``Backend.uploads``).
+
+A session belongs to an account, a region and a repository.  Its bytes move
+under the session's own lock, never the global one, so a slow client holds up
+nobody but itself; the global lock is taken only to add, look up or take out
+a session, and for the moment a finished upload is published and linked.
+
+Lock order: a session's lock, then the global lock — never the other way
+(purging skips a session whose lock is taken instead of waiting for it).
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import time
+import uuid
+from typing import BinaryIO
+
+from ..blobstore import DigestMismatch, WriterDiscarded
+from ..errors import ServiceError
+from ..events import LayerUploaded
+from ..state import Backend, UploadSession
+from . import access
+from .caller import Caller
+
+PART_SIZE = 10 * 1024 * 1024
+ABANDONED_AFTER = _dt.timedelta(hours=1)
+PURGE_EVERY_SECONDS = 60.0
+MAX_UPLOADS_PER_REGISTRY = 10_000
+
+
+class UnknownUpload(KeyError):
+    """No upload session with that id here (finished, cancelled, purged or never started)."""
+
+
+class UploadOffsetMismatch(ValueError):
+    """A chunk that does not start where the upload ends: out of order, or a retry of
+    a chunk that has landed meanwhile.  ``size`` is where the upload does end."""
+
+    def __init__(self, size: int) -> None:
+        super().__init__(f"the upload holds {size} bytes")
+        self.size = size
+
+
+def start(caller: Caller, registry_id: str | None, name: str) -> UploadSession:
+    """A new upload into repository ``name`` (InitiateLayerUpload, registry POST)."""
+    backend = caller.backend
+    upload_id = str(uuid.uuid4())
+    writer = backend.blobs.new_writer(upload_id)  # file I/O, before the lock
+    try:
+        with backend.lock:
+            repository = access.repository(caller, registry_id, name, "ecr:InitiateLayerUpload")
+            registry = repository.registry
+            _purge_abandoned(backend)
+            if (
+                len(backend.uploads) >= MAX_UPLOADS_PER_REGISTRY
+                and _in_progress(backend, registry.account_id, registry.region)
+                >= MAX_UPLOADS_PER_REGISTRY
+            ):
+                raise ServiceError(
+                    "LimitExceededException",
+                    f"The operation did not succeed because it would have exceeded the limit of "
+                    f"{MAX_UPLOADS_PER_REGISTRY} layer uploads in progress in the registry "
+                    f"with id '{registry.account_id}'",
+                )
+            upload = UploadSession(
+                upload_id, registry.account_id, registry.region, name, backend.now(), writer
+            )
+            backend.uploads[upload_id] = upload
+            return upload
+    except BaseException:
+        writer.discard()
+        raise
+
+
+def _in_progress(backend: Backend, account: str, region: str) -> int:
+    return sum(1 for u in backend.uploads.values() if (u.account_id, u.region) == (account, region))
+
+
+def session(caller: Caller, registry_id: str | None, name: str, upload_id: str) -> UploadSession:
+    """The upload ``upload_id`` of repository ``name`` (``UnknownUpload`` if not there)."""
+    with caller.backend.lock:
+        repository = access.repository(caller, registry_id, name, "ecr:UploadLayerPart")
+        found = caller.backend.uploads.get(upload_id)
+        registry = repository.registry
+        if (
+            found is None
+            or found.repository_name != name
+            or (found.account_id, found.region) != (registry.account_id, registry.region)
+        ):
+            raise UnknownUpload(upload_id)
+        return found
+
+
+def size(upload: UploadSession) -> int:
+    if upload.closed:
+        raise UnknownUpload(upload.upload_id)
+    return upload.writer.size
+
+
+def append(
+    upload: UploadSession,
+    stream: BinaryIO,
+    length: int | None = None,
+    expected_offset: int | None = None,
+) -> int:
+    """Stream onto the upload; the new size.  With ``expected_offset`` only if the upload
+    holds exactly that many bytes once this request has it to itself
+    (``UploadOffsetMismatch`` otherwise, nothing read): checked before waiting, a retried
+    chunk still in flight would get in twice.  ``BodyReadError`` if the client's stream
+    breaks (the bytes before the break stay); ``OSError`` if the store fails."""
+    with upload.lock:
+        if upload.closed:
+            raise UnknownUpload(upload.upload_id)
+        if expected_offset is not None and upload.writer.size != expected_offset:
+            raise UploadOffsetMismatch(upload.writer.size)
+        try:
+            new_size = upload.writer.write(stream, length)
+        except WriterDiscarded:
+            raise UnknownUpload(upload.upload_id) from None
+        if upload.closed:  # cancelled or purged meanwhile: the bytes went nowhere
+            raise UnknownUpload(upload.upload_id)
+        return new_size
+
+
+def finish(caller: Caller, upload: UploadSession, digests: list[str]) -> int:
+    """Verify the upload against every one of ``digests`` and publish it as the first,
+    linked into its repository; its size.  A mismatch (``DigestMismatch``) cancels it."""
+    backend = caller.backend
+    with upload.lock:  # waits for this upload's own appends, nobody else's
+        if upload.closed:
+            raise UnknownUpload(upload.upload_id)
+        try:
+            for digest in digests:
+                upload.writer.verify(digest)  # outside the global lock: may rehash
+        except DigestMismatch:
+            cancel(caller, upload)
+            raise
+        with backend.transaction() as events:
+            if backend.uploads.get(upload.upload_id) is not upload:
+                raise UnknownUpload(upload.upload_id)
+            del backend.uploads[upload.upload_id]
+            upload.closed = True
+            registry = backend.find_registry(upload.account_id, upload.region)
+            repository = registry.repositories.get(upload.repository_name) if registry else None
+            if repository is None:  # deleted while the upload was in progress
+                upload.writer.discard()
+                raise UnknownUpload(upload.upload_id)
+            upload.writer.publish(digests[0])
+            repository.link_blob(digests[0])
+            events.append(
+                LayerUploaded(
+                    upload.account_id,
+                    upload.region,
+                    repository.name,
+                    digests[0],
+                    upload.writer.size,
+                )
+            )
+        return upload.writer.size
+
+
+def cancel(caller: Caller, upload: UploadSession) -> bool:
+    """Drop the upload (an append in flight finds it gone); whether it was still there."""
+    with caller.backend.lock:
+        if caller.backend.uploads.get(upload.upload_id) is not upload:
+            return False
+        del caller.backend.uploads[upload.upload_id]
+        upload.closed = True
+    upload.writer.discard()
+    return True
+
+
+def close_for_repository(backend: Backend, account: str, region: str, name: str) -> None:
+    """The repository is going away: its uploads go with it (lock held)."""
+    for upload in list(backend.uploads.values()):
+        if (upload.account_id, upload.region, upload.repository_name) == (account, region, name):
+            del backend.uploads[upload.upload_id]
+            upload.closed = True
+            upload.writer.discard()
+
+
+def _purge_abandoned(backend: Backend) -> None:
+    """Drop abandoned uploads (lock held), at most once every ``PURGE_EVERY_SECONDS`` so
+    that starting an upload stays cheap however many are in progress."""
+    now = time.monotonic()
+    if now - backend.uploads_purged_at >= PURGE_EVERY_SECONDS:
+        backend.uploads_purged_at = now
+        purge_abandoned(backend, ABANDONED_AFTER.total_seconds())
+
+
+def purge_abandoned(backend: Backend, older_than: float) -> int:
+    """Drop the uploads untouched for ``older_than`` seconds; how many.  One that is
+    receiving bytes right now (its lock is taken) is skipped, however long ago its
+    last chunk came: it is slow, not abandoned."""
+    cutoff = time.monotonic() - older_than
+    purged = 0
+    with backend.lock:
+        for upload in list(backend.uploads.values()):
+            if upload.writer.touched >= cutoff or not upload.lock.acquire(blocking=False):
+                continue
+            try:
+                if upload.writer.touched < cutoff:
+                    del backend.uploads[upload.upload_id]
+                    upload.closed = True
+                    upload.writer.discard()
+                    purged += 1
+            finally:
+                upload.lock.release()
+    return purged

@@ -1,0 +1,138 @@
+"""What the core announces after each committed change, and who hears it.
+
+The core collects events while it holds the lock and hands them to the
+``EventBus`` once the lock is released, so a subscriber (lifecycle, scanning,
+replication, persistence, a dashboard) may be slow or call back into the core
+without ever holding up another request.  Subscribers run in the thread that
+made the change, in subscription order; one that raises is logged and skipped,
+never fails the request that caused the event.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    """Something that happened to a repository of ``account`` in ``region``."""
+
+    account: str
+    region: str
+    repository: str
+
+
+@dataclass(frozen=True, slots=True)
+class RepositoryCreated(Event):
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class RepositoryDeleted(Event):
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class RepositoryChanged(Event):
+    """A setting changed: ``setting`` names it (``imageTagMutability``, ``scanOnPush``...)."""
+
+    setting: str
+
+
+@dataclass(frozen=True, slots=True)
+class PolicyChanged(Event):
+    """The repository policy was set (``policy_text``) or deleted (None)."""
+
+    policy_text: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class ResourceTagsChanged(Event):
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class ImagePushed(Event):
+    """A manifest became a new image of the repository (not a re-push of one it has)."""
+
+    digest: str
+    media_type: str
+
+
+@dataclass(frozen=True, slots=True)
+class ImageDeleted(Event):
+    digest: str
+    tags: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class TagMoved(Event):
+    """``tag`` now names ``digest``; ``previous`` is the image it named before, if any."""
+
+    tag: str
+    digest: str
+    previous: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class TagRemoved(Event):
+    tag: str
+    digest: str
+
+
+@dataclass(frozen=True, slots=True)
+class ImagePulled(Event):
+    digest: str
+
+
+@dataclass(frozen=True, slots=True)
+class LayerUploaded(Event):
+    """A blob upload finished and the blob is now linked into the repository."""
+
+    digest: str
+    size: int
+
+
+@dataclass(frozen=True, slots=True)
+class BlobFreed:
+    """No repository references ``digest`` any more; its bytes were deleted."""
+
+    digest: str
+
+
+Subscriber = Callable[[object], None]
+
+
+class EventBus:
+    """Subscribers of one backend's events."""
+
+    def __init__(self) -> None:
+        self._subscribers: tuple[Subscriber, ...] = ()
+        self._lock = threading.Lock()
+
+    def subscribe(self, subscriber: Subscriber) -> Callable[[], None]:
+        """Call ``subscriber(event)`` for every event from now on; returns the unsubscribe."""
+        with self._lock:
+            self._subscribers = (*self._subscribers, subscriber)
+
+        def unsubscribe() -> None:
+            with self._lock:
+                self._subscribers = tuple(s for s in self._subscribers if s is not subscriber)
+
+        return unsubscribe
+
+    def publish(self, events: Iterable[object]) -> None:
+        subscribers = self._subscribers
+        if not subscribers:
+            return
+        for event in events:
+            for subscriber in subscribers:
+                try:
+                    subscriber(event)
+                except Exception:
+                    log.exception("event subscriber %r failed on %r", subscriber, event)
