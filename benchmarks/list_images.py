@@ -20,8 +20,7 @@ import boto3
 from put_image import REPOSITORY, SIZES, manifest
 
 from ecr_emulator import mock_ecr
-from ecr_emulator.identity import RequestContext
-from ecr_emulator.operations.images import store_manifest
+from ecr_emulator.core import Caller, images
 
 PAGE = 100
 OPERATIONS = ("describe_images", "list_images")
@@ -53,10 +52,9 @@ def filled_mock(size: int) -> tuple[mock_ecr, dict[str, str]]:
     mock = mock_ecr().start()
     client = boto3.client("ecr", region_name="us-east-1")
     client.create_repository(repositoryName=REPOSITORY)
-    context = RequestContext(mock.backend, "123456789012", "us-east-1")
-    repository = context.registry().repository(REPOSITORY)
+    caller = Caller(mock.backend, "123456789012", "us-east-1")
     for number in range(size):
-        store_manifest(context, repository, manifest(number), tag=f"t{number}")
+        images.put_image(caller, None, REPOSITORY, manifest(number), tags=[f"t{number}"])
     tokens = {operation: deep_token(client, operation) for operation in OPERATIONS}
     mock.stop()
     return mock, tokens

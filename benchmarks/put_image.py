@@ -21,9 +21,8 @@ import boto3
 from botocore.awsrequest import AWSResponse
 
 from ecr_emulator import mock_ecr
-from ecr_emulator.identity import RequestContext
+from ecr_emulator.core import Caller, images
 from ecr_emulator.mock import _RawBody
-from ecr_emulator.operations.images import store_manifest
 
 REPOSITORY = "bench/app"
 SIZES = (1_000, 10_000, 100_000)
@@ -91,10 +90,11 @@ def measure(size: int, calls: int, rounds: int) -> tuple[float, float]:
         floor = floor_client()
         client = boto3.client("ecr", region_name="us-east-1")
         client.create_repository(repositoryName=REPOSITORY)
-        context = RequestContext(mock.backend, "123456789012", "us-east-1")
-        repository = context.registry().repository(REPOSITORY)
+        caller = Caller(mock.backend, "123456789012", "us-east-1")
         for number in range(size):  # fill the repository without timing it
-            store_manifest(context, repository, manifest(10_000_000 + number), tag=f"fill{number}")
+            images.put_image(
+                caller, None, REPOSITORY, manifest(10_000_000 + number), tags=[f"fill{number}"]
+            )
         mock.stop()
         time_batch(floor, [manifest(n) for n in range(100)], "warm")
         mock.start()

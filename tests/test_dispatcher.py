@@ -16,6 +16,7 @@ from botocore.exceptions import ClientError
 from conftest import docker_manifest, ecr_client
 
 from ecr_emulator.blobstore import FilesystemBlobStore
+from ecr_emulator.protocol.model import service_model
 from ecr_emulator.server import BackgroundServer, EmulatorApp
 from ecr_emulator.state import Backend
 
@@ -128,15 +129,11 @@ def test_model_operation_not_built_yet_is_client_error_via_boto3(ecr):
         ({"repositoryName": True}, "repositoryName", "string"),
         ({"repositoryName": ["wire"]}, "repositoryName", "string"),
         ({"repositoryName": "wire", "tags": {"Key": "a"}}, "tags", "list"),
-        ({"repositoryName": "wire", "tags": [5]}, "tags.1.member", "structure"),
-        (
-            {"repositoryName": "wire", "tags": [{"Key": 1, "Value": "v"}]},
-            "tags.1.member.Key",
-            "string",
-        ),
+        ({"repositoryName": "wire", "tags": [5]}, "tags", "structure"),
+        ({"repositoryName": "wire", "tags": [{"Key": 1, "Value": "v"}]}, "Key", "string"),
         (
             {"repositoryName": "wire", "imageScanningConfiguration": {"scanOnPush": "yes"}},
-            "imageScanningConfiguration.scanOnPush",
+            "scanOnPush",
             "boolean",
         ),
     ],
@@ -159,39 +156,39 @@ def test_integer_member_given_another_type_is_serialization_exception(post, valu
         assert "Value true " in message  # JSON spelling, not Python's
 
 
-def test_missing_required_member_is_validation_exception(post):
-    message = aws_error(post(f"{ECR}.CreateRepository", "{}"), 400, "ValidationException")
-    assert message == (
-        "1 validation error detected: Value null at 'repositoryName' failed to satisfy "
-        "constraint: Member must not be null"
-    )
+# Constraint violations answer as ECR does: one InvalidParameterException naming the member.
+# The wordings are quoted AWS answers from public issue trackers: imageIds length
+# (awslabs/ecr-cleanup-lambda#11), maxResults range (google/go-containerregistry#681),
+# registryIds items (aws-actions/amazon-ecr-login#27 and its README), imageDigest nested in
+# imageIds (pulumi/pulumi-aws#2466), repositoryName pattern (aws-samples/aws-msk-content-streaming#3).
+
+
+def invalid_parameter(member: str, constraint: str) -> str:
+    return f"Invalid parameter at '{member}' failed to satisfy constraint: '{constraint}'"
+
+
+def test_missing_required_member_is_invalid_parameter(post):
+    message = aws_error(post(f"{ECR}.CreateRepository", "{}"), 400, "InvalidParameterException")
+    # ECR checks repositoryName itself and words it without "Member" (see its pattern below)
+    assert message == invalid_parameter("repositoryName", "must not be null")
 
 
 def test_explicit_null_counts_as_missing(post):
     body = json.dumps({"repositoryName": None})
-    message = aws_error(post(f"{ECR}.CreateRepository", body), 400, "ValidationException")
-    assert "Member must not be null" in message
+    message = aws_error(post(f"{ECR}.CreateRepository", body), 400, "InvalidParameterException")
+    assert message == invalid_parameter("repositoryName", "must not be null")
 
 
-def test_every_broken_constraint_is_listed(post):
+def test_only_the_first_broken_constraint_is_named(post):
     body = json.dumps({"repositoryName": "wire", "imageManifest": None, "imageTag": ""})
-    message = aws_error(post(f"{ECR}.PutImage", body), 400, "ValidationException")
-    assert message.startswith("2 validation errors detected: ")
-    assert (
-        "Value null at 'imageManifest' failed to satisfy constraint: Member must not be null"
-        in message
-    )
-    assert (
-        "at 'imageTag' failed to satisfy constraint: Member must have length greater than or equal to 1"
-        in message
-    )
+    message = aws_error(post(f"{ECR}.PutImage", body), 400, "InvalidParameterException")
+    assert message == invalid_parameter("imageManifest", "Member must not be null")
 
 
-def test_nested_required_member_is_validation_exception(post):
+def test_nested_member_is_named_by_its_own_name(post):
     body = json.dumps({"repositoryName": "wire", "tags": [{"Key": "team"}]})
-    message = aws_error(post(f"{ECR}.CreateRepository", body), 400, "ValidationException")
-    assert "'tags.1.member.Value'" in message
-    assert "Member must not be null" in message
+    message = aws_error(post(f"{ECR}.CreateRepository", body), 400, "InvalidParameterException")
+    assert message == invalid_parameter("Value", "Member must not be null")
 
 
 @pytest.mark.parametrize(
@@ -201,34 +198,74 @@ def test_nested_required_member_is_validation_exception(post):
         (0, "Member must have value greater than or equal to 1"),
     ],
 )
-def test_max_results_outside_the_model_range_is_validation_exception(post, value, constraint):
+def test_max_results_outside_the_model_range(post, value, constraint):
     body = json.dumps({"maxResults": value})
-    message = aws_error(post(f"{ECR}.DescribeRepositories", body), 400, "ValidationException")
-    assert message == (
-        f"1 validation error detected: Value '{value}' at 'maxResults' failed to satisfy "
-        f"constraint: {constraint}"
-    )
+    message = aws_error(post(f"{ECR}.DescribeRepositories", body), 400, "InvalidParameterException")
+    assert message == invalid_parameter("maxResults", constraint)
 
 
 def test_max_results_at_the_model_limit_is_accepted(post):
     assert post(f"{ECR}.DescribeRepositories", json.dumps({"maxResults": 1000})).status_code == 200
 
 
-def test_enum_outside_the_model_is_validation_exception(post):
+def test_enum_outside_the_model(post):
     body = json.dumps({"repositoryName": "wire", "imageTagMutability": "SOMETIMES"})
-    message = aws_error(post(f"{ECR}.CreateRepository", body), 400, "ValidationException")
-    assert "Member must satisfy enum value set: [MUTABLE, IMMUTABLE" in message
+    message = aws_error(post(f"{ECR}.CreateRepository", body), 400, "InvalidParameterException")
+    assert message == invalid_parameter(
+        "imageTagMutability",
+        "Member must satisfy enum value set: "
+        "[MUTABLE, IMMUTABLE, IMMUTABLE_WITH_EXCLUSION, MUTABLE_WITH_EXCLUSION]",
+    )
+
+
+def test_list_length_names_the_list(post):
+    ids = [{"imageTag": f"t{n}"} for n in range(101)]
+    body = json.dumps({"repositoryName": "wire", "imageIds": ids})
+    message = aws_error(post(f"{ECR}.BatchDeleteImage", body), 400, "InvalidParameterException")
+    assert message == invalid_parameter(
+        "imageIds", "Member must have length less than or equal to 100"
+    )
+    body = json.dumps({"repositoryName": "wire", "imageIds": []})
+    message = aws_error(post(f"{ECR}.BatchDeleteImage", body), 400, "InvalidParameterException")
+    assert message == invalid_parameter(
+        "imageIds", "Member must have length greater than or equal to 1"
+    )
+
+
+def test_a_list_items_pattern_names_the_list_and_wraps_the_constraint(post):
+    body = json.dumps({"registryIds": ["123456789012", "not-an-account"]})
+    message = aws_error(
+        post(f"{ECR}.GetAuthorizationToken", body), 400, "InvalidParameterException"
+    )
+    assert message == invalid_parameter(
+        "registryIds",
+        "Member must satisfy constraint: [Member must satisfy regular expression pattern: "
+        "[0-9]{12}]",
+    )
+
+
+def test_a_members_pattern_is_ecrs_own_wording(post):
+    body = json.dumps({"repositoryName": "Bad_Name!"})
+    message = aws_error(post(f"{ECR}.CreateRepository", body), 400, "InvalidParameterException")
+    pattern = service_model("ecr").shape_for("RepositoryName").metadata["pattern"]
+    assert message == invalid_parameter(
+        "repositoryName", f"must satisfy regular expression '{pattern}'"
+    )
 
 
 def test_validation_via_boto3_without_client_side_checks(raw_ecr):
     with pytest.raises(ClientError) as raised:
         raw_ecr.describe_repositories(maxResults=5000)
-    assert raised.value.response["Error"]["Code"] == "ValidationException"
-    assert "less than or equal to 1000" in raised.value.response["Error"]["Message"]
+    assert raised.value.response["Error"]["Code"] == "InvalidParameterException"
+    assert raised.value.response["Error"]["Message"] == invalid_parameter(
+        "maxResults", "Member must have value less than or equal to 1000"
+    )
     with pytest.raises(ClientError) as raised:
         raw_ecr.create_repository()
-    assert raised.value.response["Error"]["Code"] == "ValidationException"
-    assert "Member must not be null" in raised.value.response["Error"]["Message"]
+    assert raised.value.response["Error"]["Code"] == "InvalidParameterException"
+    assert raised.value.response["Error"]["Message"] == invalid_parameter(
+        "repositoryName", "must not be null"
+    )
 
 
 def test_members_outside_the_model_are_ignored(post):

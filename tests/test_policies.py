@@ -280,8 +280,11 @@ def test_policy_longer_than_the_model_allows_is_a_validation_error(ecr_target, r
     )
     text = policy(statement(Sid="x" * 10300))
     error = error_of(unchecked.set_repository_policy, repositoryName=repo, policyText=text)
-    assert error["Code"] == "ValidationException"
-    assert "Member must have length less than or equal to 10240" in error["Message"]
+    assert error["Code"] == "InvalidParameterException"
+    assert error["Message"] == (
+        "Invalid parameter at 'policyText' failed to satisfy constraint: "
+        "'Member must have length less than or equal to 10240'"
+    )
     assert error_of(unchecked.get_repository_policy, repositoryName=repo)["Code"] == (
         "RepositoryPolicyNotFoundException"
     )

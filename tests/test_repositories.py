@@ -97,17 +97,20 @@ def test_create_repository_rejects_names_too_short_or_too_long(ecr, raw_ecr):
     with pytest.raises(ClientError) as excinfo:
         raw_ecr.create_repository(repositoryName="a")
     code, message = error_of(excinfo)
-    assert code == "ValidationException"
+    assert code == "InvalidParameterException"  # quoted from AWS (aws/aws-dotnet-deploy#549)
     assert message == (
-        "1 validation error detected: Value 'a' at 'repositoryName' failed to satisfy "
-        "constraint: Member must have length greater than or equal to 2"
+        "Invalid parameter at 'repositoryName' failed to satisfy constraint: "
+        "'must have length greater than or equal to 2'"
     )
 
     with pytest.raises(ClientError) as excinfo:
         ecr.create_repository(repositoryName="a" * 257)
     code, message = error_of(excinfo)
-    assert code == "ValidationException"
-    assert "Member must have length less than or equal to 256" in message
+    assert code == "InvalidParameterException"
+    assert message == (
+        "Invalid parameter at 'repositoryName' failed to satisfy constraint: "
+        "'must have length less than or equal to 256'"
+    )
     assert names_in(ecr) == []
 
 
@@ -264,9 +267,11 @@ def test_unknown_encryption_type_is_a_validation_error(raw_ecr):
             repositoryName="rsa", encryptionConfiguration={"encryptionType": "RSA"}
         )
     code, message = error_of(excinfo)
-    assert code == "ValidationException"
-    assert "encryptionConfiguration.encryptionType" in message
-    assert "Member must satisfy enum value set: [AES256, KMS, KMS_DSSE]" in message
+    assert code == "InvalidParameterException"
+    assert message == (
+        "Invalid parameter at 'encryptionType' failed to satisfy constraint: "
+        "'Member must satisfy enum value set: [AES256, KMS, KMS_DSSE]'"
+    )
     assert_no_repository(raw_ecr, "rsa")
 
 
@@ -339,19 +344,20 @@ def test_filters_only_go_with_exclusion_modes(ecr, mutability):
         (
             [{"filterType": "WILDCARD", "filter": "bad/tag"}],
             "InvalidParameterException",
-            "imageTagMutabilityExclusionFilters.1.member.filter",
+            "Invalid parameter at 'filter' failed to satisfy constraint: 'Member must satisfy "
+            "regular expression pattern: ^[0-9a-zA-Z._*-]{1,128}$'",
         ),
         (
             [{"filterType": "REGEX", "filter": "latest"}],
-            "ValidationException",
+            "InvalidParameterException",
             "Member must satisfy enum value set: [WILDCARD]",
         ),
         (
             [{"filterType": "WILDCARD", "filter": f"t{i}"} for i in range(6)],
-            "ValidationException",
+            "InvalidParameterException",
             "Member must have length less than or equal to 5",
         ),
-        ([], "ValidationException", "Member must have length greater than or equal to 1"),
+        ([], "InvalidParameterException", "Member must have length greater than or equal to 1"),
     ],
     ids=["bad-pattern", "bad-type", "too-many", "empty"],
 )
@@ -372,8 +378,11 @@ def test_unknown_tag_mutability_is_a_validation_error(raw_ecr):
     with pytest.raises(ClientError) as excinfo:
         raw_ecr.create_repository(repositoryName="sometimes", imageTagMutability="SOMETIMES")
     code, message = error_of(excinfo)
-    assert code == "ValidationException"
-    assert "Value 'SOMETIMES' at 'imageTagMutability' failed to satisfy constraint" in message
+    assert code == "InvalidParameterException"
+    assert message.startswith(
+        "Invalid parameter at 'imageTagMutability' failed to satisfy constraint: "
+        "'Member must satisfy enum value set: ["
+    )
 
 
 # --- DescribeRepositories ---------------------------------------------------------------------------
@@ -411,9 +420,16 @@ def test_describe_repositories_of_another_registry(ecr, make_client):
     ecr.create_repository(repositoryName="mine")
 
     assert names_in(ecr) == ["mine"]
-    # Another account lists only what its repository policies let the caller describe.
-    assert ecr.describe_repositories(registryId=OTHER_ACCOUNT)["repositories"] == []
     assert names_in(ecr, registryId=ACCOUNT) == ["mine"]
+    # Listing another account's registry is refused on repository/* (quoted AWS answer).
+    with pytest.raises(ClientError) as excinfo:
+        ecr.describe_repositories(registryId=OTHER_ACCOUNT)
+    assert error_of(excinfo) == (
+        "AccessDeniedException",
+        f"User: arn:aws:iam::{ACCOUNT}:root is not authorized to perform: "
+        f"ecr:DescribeRepositories on resource: arn:aws:ecr:us-east-1:{OTHER_ACCOUNT}:repository/* "
+        "because no resource-based policy allows the ecr:DescribeRepositories action",
+    )
 
     with pytest.raises(ClientError) as excinfo:
         ecr.describe_repositories(registryId=OTHER_ACCOUNT, repositoryNames=["mine"])
@@ -522,9 +538,10 @@ def test_describe_repositories_max_results_range(raw_ecr, max_results, fragment)
     with pytest.raises(ClientError) as excinfo:
         raw_ecr.describe_repositories(maxResults=max_results)
     code, message = error_of(excinfo)
-    assert code == "ValidationException"
-    assert f"Value '{max_results}' at 'maxResults' failed to satisfy constraint" in message
-    assert fragment in message
+    assert code == "InvalidParameterException"
+    assert (
+        message == f"Invalid parameter at 'maxResults' failed to satisfy constraint: '{fragment}'"
+    )
 
 
 # --- DeleteRepository ----------------------------------------------------------------------------------
@@ -650,7 +667,7 @@ def test_put_image_tag_mutability_errors(ecr, raw_ecr):
     assert error_of(excinfo)[0] == "InvalidParameterException"
     with pytest.raises(ClientError) as excinfo:
         raw_ecr.put_image_tag_mutability(repositoryName="mut", imageTagMutability="NEVER")
-    assert error_of(excinfo)[0] == "ValidationException"
+    assert error_of(excinfo)[0] == "InvalidParameterException"
 
     (described,) = ecr.describe_repositories(repositoryNames=["mut"])["repositories"]
     assert described["imageTagMutability"] == "MUTABLE"  # failed calls changed nothing
@@ -688,6 +705,8 @@ def test_put_image_scanning_configuration_errors(ecr, raw_ecr):
     with pytest.raises(ClientError) as excinfo:
         raw_ecr.put_image_scanning_configuration(repositoryName="scan")
     code, message = error_of(excinfo)
-    assert code == "ValidationException"
-    assert "imageScanningConfiguration" in message
-    assert "Member must not be null" in message
+    assert code == "InvalidParameterException"
+    assert message == (
+        "Invalid parameter at 'imageScanningConfiguration' failed to satisfy constraint: "
+        "'Member must not be null'"
+    )

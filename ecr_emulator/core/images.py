@@ -284,6 +284,32 @@ def get_images(
     return repository, found_images, failures
 
 
+# What DescribeImages answers where BatchGetImage reports a failure; quoted AWS answers:
+# "Invalid parameter at 'imageDigest' failed to satisfy constraint: 'must satisfy regular
+# expression '[a-zA-Z0-9-_+.]+:[a-fA-F0-9]+''", and the same form for imageTag.
+_ID_CONSTRAINTS = {
+    "InvalidImageDigest": (
+        "imageDigest",
+        f"must satisfy regular expression '{IMAGE_ID_DIGEST.pattern}'",
+    ),
+    "InvalidImageTag": ("imageTag", "must satisfy regular expression '[a-zA-Z0-9-_.]+'"),
+}
+
+
+def _describe_failure(
+    repository: Repository, image_id: dict[str, str], found: dict[str, Any]
+) -> ServiceError:
+    code = found["failureCode"]
+    if code in _ID_CONSTRAINTS:
+        return invalid_parameter(*_ID_CONSTRAINTS[code])
+    if code == "ImageNotFound":
+        digest = image_id.get("imageDigest", "null")
+        tag = image_id.get("imageTag", "null")
+        shown = f"{{imageDigest:'{digest}', imageTag:'{tag}'}}"
+        return image_not_found(shown, repository.name, repository.registry.account_id)
+    return invalid_parameter("imageIds", found["failureReason"])
+
+
 def find_image(repository: Repository, reference: str) -> Image | None:
     """The image a registry reference (a tag, or a digest when it has a colon) names."""
     if ":" in reference:
@@ -420,14 +446,7 @@ def describe_images(
             for image_id in unique_ids(image_ids):
                 found = resolve_image_id(repository, image_id)
                 if isinstance(found, dict):
-                    if found["failureCode"] == "ImageNotFound":
-                        digest = image_id.get("imageDigest", "null")
-                        tag = image_id.get("imageTag", "null")
-                        shown = f"{{imageDigest:'{digest}', imageTag:'{tag}'}}"
-                        raise image_not_found(
-                            shown, repository.name, repository.registry.account_id
-                        )
-                    raise invalid_parameter("imageIds", found["failureReason"])
+                    raise _describe_failure(repository, image_id, found)
                 if wanted(found):
                     images.append(found)
             return repository, images, None

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..arns import partition_for
+from ..arns import partition_for, repository_arn
 from ..errors import ServiceError, invalid_parameter
 from ..events import RepositoryChanged, RepositoryCreated, RepositoryDeleted
 from ..pagination import paginate_in_order
@@ -12,6 +12,7 @@ from ..state import Registry, Repository
 from . import access
 from .blobs import free
 from .caller import Caller
+from .iam import Decision
 from .resource_tags import merged_tags
 from .uploads import close_for_repository
 
@@ -109,8 +110,8 @@ def describe(
     max_results: int | None = None,
 ) -> tuple[list[Repository], str | None]:
     """DescribeRepositories: the named repositories (each must exist and be readable), or
-    one page of the registry's, in creation order (of another account's: the ones whose
-    policy lets the caller describe them)."""
+    one page of the registry's, in creation order.  Listing another account's registry is
+    refused on ``repository/*``, as AWS refuses it: no repository policy can grant that."""
     backend = caller.backend
     with backend.lock:
         if names:
@@ -123,22 +124,20 @@ def describe(
                 for name in dict.fromkeys(names)
             ]
             return found, None
-        registry = access.readable_registry(caller, registry_id)
+        if registry_id not in (None, caller.account):
+            raise access.access_denied(
+                caller,
+                "ecr:DescribeRepositories",
+                repository_arn(registry_id, caller.region, "*"),
+                Decision.IMPLICIT_DENY,
+            )
+        registry = access.readable_registry(caller, None)
         if registry is None:
             return [], None
-
-        def readable(name: str) -> list[Repository]:
-            repository = registry.repositories[name]
-            try:
-                access.authorize(caller, repository, "ecr:DescribeRepositories")
-            except ServiceError:
-                return []
-            return [repository]
-
         return paginate_in_order(
             backend,
             registry.repository_order,
-            readable,
+            lambda name: [registry.repositories[name]],
             next_token,
             max_results,
             f"DescribeRepositories:{registry.account_id}:{registry.region}",

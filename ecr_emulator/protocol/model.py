@@ -5,6 +5,17 @@ constraints (required, min/max, pattern, enum); each output shape becomes a
 closure that keeps only the members the shape declares and renders timestamps
 and blobs the way awsJson1.1 does.  Compiling once per shape keeps per-call
 cost flat, which is what the PutImage benchmark measures.
+
+A broken constraint is answered the way ECR answers it (quoted AWS answers in
+public issue trackers, see ``tests/test_dispatcher.py``): one
+``InvalidParameterException`` for the first violation, ``Invalid parameter at
+'<member>' failed to satisfy constraint: '<constraint>'``.  The member is named
+by its own name, never by its path (``imageDigest``, not
+``imageIds.1.member.imageDigest``); a broken constraint of a list's items is
+named by the list and wrapped, as in ``Invalid parameter at 'registryIds'
+failed to satisfy constraint: 'Member must satisfy constraint: [Member must
+satisfy regular expression pattern: [0-9]{12}]'``.  A value of the wrong JSON
+type is Coral's ``SerializationException``, before any constraint is checked.
 """
 
 from __future__ import annotations
@@ -14,6 +25,7 @@ import datetime as _dt
 import json
 import re
 from collections.abc import Callable
+from dataclasses import dataclass
 from functools import cache
 from typing import Any
 
@@ -22,7 +34,18 @@ from botocore.model import ServiceModel, Shape
 
 from ..errors import ServiceError, invalid_parameter
 
-Validator = Callable[[Any, str, list[str]], None]
+
+@dataclass(frozen=True, slots=True)
+class Violation:
+    """A broken constraint: the member's name, ECR's constraint text, and the text an
+    item of a list gives inside the list's ``Member must satisfy constraint: [...]``."""
+
+    member: str
+    constraint: str
+    as_item: str
+
+
+Validator = Callable[[Any, str, list[Violation]], None]
 Serializer = Callable[[Any], Any]
 
 
@@ -46,10 +69,6 @@ def _describe(value: Any) -> str:
     return json.dumps(value)
 
 
-def _at(path: str, name: str) -> str:
-    return f"{path}.{name}" if path else name
-
-
 _JSON_TYPES: dict[str, tuple[type, ...]] = {
     "string": (str,),
     "integer": (int,),
@@ -66,7 +85,8 @@ _JSON_TYPES: dict[str, tuple[type, ...]] = {
 
 
 def compile_validator(shape: Shape) -> Validator:
-    """A function that appends one message per constraint broken by ``value``."""
+    """A function that appends a ``Violation`` per constraint broken by ``value``; its
+    second argument is the name of the member ``value`` is."""
     return _compile_validator(shape, {})
 
 
@@ -75,35 +95,32 @@ def _compile_validator(shape: Shape, memo: dict[str, Validator]) -> Validator:
         return memo[shape.name]
     checks: list[Validator] = []
 
-    def validate(value: Any, path: str, errors: list[str]) -> None:
+    def validate(value: Any, name: str, errors: list[Violation]) -> None:
         for check in checks:
-            check(value, path, errors)
+            check(value, name, errors)
 
     memo[shape.name] = validate
     type_name = shape.type_name
     json_types = _JSON_TYPES[type_name]
     is_integer = type_name in ("integer", "long")
 
-    def check_type(value: Any, path: str, errors: list[str]) -> None:
+    def check_type(value: Any, name: str, errors: list[Violation]) -> None:
         if not isinstance(value, json_types) or (is_integer and isinstance(value, bool)):
             raise SerializationError(
-                f"Value {_describe(value)!s} at '{path}' cannot be read as {type_name}"
+                f"Value {_describe(value)!s} at '{name}' cannot be read as {type_name}"
             )
 
     checks.append(check_type)
     meta = shape.metadata
-    if type_name in ("string", "list", "map"):
-        low, high = meta.get("min"), meta.get("max")
-        if low is not None or high is not None:
-            checks.append(_length_check(low, high))
-    elif type_name == "blob":  # the limits count decoded bytes, not base64 characters
-        low, high = meta.get("min"), meta.get("max")
-        if low is not None or high is not None:
-            checks.append(_blob_length_check(low, high))
-    if type_name in ("integer", "long", "double", "float"):
-        low, high = meta.get("min"), meta.get("max")
-        if low is not None or high is not None:
-            checks.append(_range_check(low, high))
+    low, high = meta.get("min"), meta.get("max")
+    if type_name in ("string", "list", "map") and (low is not None or high is not None):
+        checks.append(_bounds_check(low, high, "length", len))
+    elif type_name == "blob" and (low is not None or high is not None):
+        checks.append(_bounds_check(low, high, "length", _decoded_size))
+    elif type_name in ("integer", "long", "double", "float") and (
+        low is not None or high is not None
+    ):
+        checks.append(_bounds_check(low, high, "value", _identity))
     if type_name == "string":
         if meta.get("pattern"):
             checks.append(_pattern_check(meta["pattern"]))
@@ -112,21 +129,15 @@ def _compile_validator(shape: Shape, memo: dict[str, Validator]) -> Validator:
     if type_name == "structure":
         checks.append(_structure_check(shape, memo))
     elif type_name == "list":
-        member_validator = _compile_validator(shape.member, memo)
-
-        def check_items(value: list, path: str, errors: list[str]) -> None:
-            for index, item in enumerate(value, 1):
-                member_validator(item, f"{path}.{index}.member", errors)
-
-        checks.append(check_items)
+        checks.append(_items_check(_compile_validator(shape.member, memo)))
     elif type_name == "map":
         key_validator = _compile_validator(shape.key, memo)
         value_validator = _compile_validator(shape.value, memo)
 
-        def check_entries(value: dict, path: str, errors: list[str]) -> None:
+        def check_entries(value: dict, name: str, errors: list[Violation]) -> None:
             for key, item in value.items():
-                key_validator(key, f"{path}.key", errors)
-                value_validator(item, f"{path}.{key}", errors)
+                key_validator(key, name, errors)
+                value_validator(item, name, errors)
 
         checks.append(check_entries)
     return validate
@@ -136,119 +147,101 @@ def _structure_check(shape: Shape, memo: dict[str, Validator]) -> Validator:
     members = [(name, _compile_validator(member, memo)) for name, member in shape.members.items()]
     required = list(shape.required_members)
 
-    def check_members(value: dict, path: str, errors: list[str]) -> None:
-        for name in required:
-            if value.get(name) is None:
-                errors.append(
-                    f"Value null at '{_at(path, name)}' failed to satisfy constraint: "
-                    "Member must not be null"
-                )
-        for name, member_validator in members:
-            item = value.get(name)
+    def check_members(value: dict, name: str, errors: list[Violation]) -> None:
+        for member in required:
+            if value.get(member) is None:
+                errors.append(Violation(member, *_both("must not be null", member)))
+        for member, member_validator in members:
+            item = value.get(member)
             if item is not None:
-                member_validator(item, _at(path, name), errors)
+                member_validator(item, member, errors)
 
     return check_members
 
 
-def _length_check(low: int | None, high: int | None) -> Validator:
-    def check(value: Any, path: str, errors: list[str]) -> None:
-        size = len(value)
-        if low is not None and size < low:
+def _items_check(member_validator: Validator) -> Validator:
+    """A list's items: a scalar item's violation is the list's, wrapped as ECR wraps it;
+    members of structure items speak for themselves."""
+
+    def check_items(value: list, name: str, errors: list[Violation]) -> None:
+        for item in value:
+            found: list[Violation] = []
+            member_validator(item, name, found)
+            for violation in found:
+                if violation.member == name:
+                    wrapped = f"Member must satisfy constraint: [{violation.as_item}]"
+                    errors.append(Violation(name, wrapped, wrapped))
+                else:
+                    errors.append(violation)
+
+    return check_items
+
+
+# Members ECR checks with its own validators, which word a rule without "Member" (quoted:
+# "'must have length greater than or equal to 2'" for repositoryName, "'must satisfy regular
+# expression ...'" for repositoryName, registryId, imageDigest and imageTag).
+ECR_CHECKED_MEMBERS = frozenset({"repositoryName", "registryId", "imageDigest", "imageTag"})
+
+
+def _both(rule: str, name: str = "") -> tuple[str, str]:
+    """A model rule as ECR words it for member ``name``, and for a list's item."""
+    own = rule if name in ECR_CHECKED_MEMBERS else f"Member {rule}"
+    return own, f"Member {rule}"
+
+
+def _decoded_size(value: str) -> int:
+    """The bytes base64 text holds: the model's limits on blobs count bytes, not characters."""
+    padding = len(value) - len(value.rstrip("="))
+    return len(value) * 3 // 4 - padding
+
+
+def _bounds_check(
+    low: float | None, high: float | None, what: str, measure: Callable[[Any], Any]
+) -> Validator:
+    def check(value: Any, name: str, errors: list[Violation]) -> None:
+        measured = measure(value)
+        if low is not None and measured < low:
             errors.append(
-                f"Value '{_describe(value)}' at '{path}' failed to satisfy constraint: "
-                f"Member must have length greater than or equal to {low}"
+                Violation(name, *_both(f"must have {what} greater than or equal to {low}", name))
             )
-        elif high is not None and size > high:
-            shown = "..." if size > 256 else _describe(value)
+        elif high is not None and measured > high:
             errors.append(
-                f"Value '{shown}' at '{path}' failed to satisfy constraint: "
-                f"Member must have length less than or equal to {high}"
-            )
-
-    return check
-
-
-def _blob_length_check(low: int | None, high: int | None) -> Validator:
-    length_check = _length_check(low, high)
-
-    def check(value: str, path: str, errors: list[Any]) -> None:
-        padding = len(value) - len(value.rstrip("="))
-        decoded_size = len(value) * 3 // 4 - padding  # what base64 text of that length holds
-        length_check(_Sized(decoded_size), path, errors)
-
-    return check
-
-
-class _Sized:
-    """A stand-in of a given length, so one length rule serves strings and blobs."""
-
-    __slots__ = ("size",)
-
-    def __init__(self, size: int) -> None:
-        self.size = size
-
-    def __len__(self) -> int:
-        return self.size
-
-    def __str__(self) -> str:
-        return f"<{self.size} bytes>"
-
-
-def _range_check(low: float | None, high: float | None) -> Validator:
-    def check(value: Any, path: str, errors: list[str]) -> None:
-        if low is not None and value < low:
-            errors.append(
-                f"Value '{value}' at '{path}' failed to satisfy constraint: "
-                f"Member must have value greater than or equal to {low}"
-            )
-        elif high is not None and value > high:
-            errors.append(
-                f"Value '{value}' at '{path}' failed to satisfy constraint: "
-                f"Member must have value less than or equal to {high}"
+                Violation(name, *_both(f"must have {what} less than or equal to {high}", name))
             )
 
     return check
 
 
 def _pattern_check(pattern: str) -> Validator:
-    """ECR itself (not Coral) checks patterns, so a mismatch is its InvalidParameterException."""
+    """ECR's own wording for the members it checks itself, Coral's for the others and for
+    a list's item (both quoted from AWS answers)."""
     matcher = re.compile(pattern).fullmatch
+    own = f"must satisfy regular expression '{pattern}'"
+    coral = f"Member must satisfy regular expression pattern: {pattern}"
 
-    def check(value: str, path: str, errors: list[Any]) -> None:
+    def check(value: str, name: str, errors: list[Violation]) -> None:
         if matcher(value) is None:
-            errors.append(invalid_parameter(path, f"must satisfy regular expression '{pattern}'"))
+            errors.append(Violation(name, own if name in ECR_CHECKED_MEMBERS else coral, coral))
 
     return check
 
 
 def _enum_check(allowed: list[str]) -> Validator:
     allowed_set = frozenset(allowed)
-    shown = "[" + ", ".join(allowed) + "]"
+    rule = "must satisfy enum value set: [" + ", ".join(allowed) + "]"
 
-    def check(value: str, path: str, errors: list[str]) -> None:
+    def check(value: str, name: str, errors: list[Violation]) -> None:
         if value not in allowed_set:
-            errors.append(
-                f"Value '{_describe(value)}' at '{path}' failed to satisfy constraint: "
-                f"Member must satisfy enum value set: {shown}"
-            )
+            errors.append(Violation(name, *_both(rule)))
 
     return check
 
 
-def raise_for_violations(violations: list[Any]) -> None:
-    """Coral's ValidationException listing every broken shape constraint; only when the
-    shape is otherwise valid does ECR's own pattern check (InvalidParameterException) speak."""
-    constraint_messages = [item for item in violations if isinstance(item, str)]
-    if constraint_messages:
-        count = len(constraint_messages)
-        noun = "error" if count == 1 else "errors"
-        raise ServiceError(
-            "ValidationException",
-            f"{count} validation {noun} detected: " + "; ".join(constraint_messages),
-        )
-    for item in violations:
-        raise item
+def raise_for_violations(violations: list[Violation]) -> None:
+    """ECR names one broken constraint, the first."""
+    if violations:
+        first = violations[0]
+        raise invalid_parameter(first.member, first.constraint)
 
 
 def compile_serializer(shape: Shape) -> Serializer:
