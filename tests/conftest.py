@@ -16,6 +16,7 @@ from botocore.config import Config
 from registry_client import DOCKER_CONFIG, DOCKER_LAYER, DOCKER_MANIFEST, digest_of
 
 from ecr_emulator import mock_ecr
+from ecr_emulator.mock import current_mock
 from ecr_emulator.server import BackgroundServer
 
 # What boto3 and the aws CLI sign with unless a test names an account.
@@ -75,6 +76,14 @@ def ecr_target(request) -> Iterator[str | None]:
     else:
         server: BackgroundServer = request.getfixturevalue("ecr_server")
         yield server.url
+
+
+@pytest.fixture
+def target_backend(ecr_target, request):
+    """The state behind ``ecr_target``, for tests that check what a call left behind."""
+    if ecr_target is None:
+        return current_mock().backend
+    return request.getfixturevalue("ecr_server").backend
 
 
 @pytest.fixture

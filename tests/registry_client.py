@@ -27,9 +27,11 @@ def digest_of(data: bytes, algorithm: str = "sha256") -> str:
     return f"{algorithm}:{hashlib.new(algorithm, data).hexdigest()}"
 
 
-def login(ecr_client: Any) -> tuple[str, str, str]:
-    """(registry URL, user, password) from GetAuthorizationToken."""
-    (data,) = ecr_client.get_authorization_token()["authorizationData"]
+def login(ecr_client: Any, registry_id: str | None = None) -> tuple[str, str, str]:
+    """(registry URL, user, password) from GetAuthorizationToken (for ``registry_id``'s
+    registry when given, else the caller's own)."""
+    options = {"registryIds": [registry_id]} if registry_id else {}
+    (data,) = ecr_client.get_authorization_token(**options)["authorizationData"]
     user, _, password = base64.b64decode(data["authorizationToken"]).decode().partition(":")
     return data["proxyEndpoint"], user, password
 
@@ -37,8 +39,10 @@ def login(ecr_client: Any) -> tuple[str, str, str]:
 class RegistryClient:
     """A ``requests.Session`` logged in to the registry an ECR client's token is for."""
 
-    def __init__(self, ecr_client: Any, base_url: str | None = None) -> None:
-        endpoint, user, password = login(ecr_client)
+    def __init__(
+        self, ecr_client: Any, base_url: str | None = None, registry_id: str | None = None
+    ) -> None:
+        endpoint, user, password = login(ecr_client, registry_id)
         self.base = base_url or endpoint
         self.password = password
         self.session = requests.Session()

@@ -6,6 +6,7 @@ runs take well under a second and need no registry but the emulator.
 
 from __future__ import annotations
 
+import base64
 import itertools
 import json
 import re
@@ -250,3 +251,68 @@ def test_docker_login_with_a_wrong_password_fails(emulator, docker, tmp_path: Pa
     )
     assert refused.returncode != 0
     assert "401" in refused.stderr or "unauthorized" in refused.stderr.lower()
+
+
+def login_as_other_account(docker: Docker, emulator: EmulatorProcess, config: Path) -> Docker:
+    """A docker CLI logged in as account 222222222222 with a password asked for the default
+    account's registry (``aws ecr get-authorization-token --registry-ids``): on the server
+    every registry shares one host, so the password names the registry it reaches."""
+    other = docker.with_config(config)
+    env = dict(aws_env(), AWS_ACCESS_KEY_ID="222222222222")
+    token = run(
+        [
+            *aws_cli(),
+            "ecr",
+            "get-authorization-token",
+            "--registry-ids",
+            "123456789012",
+            "--query",
+            "authorizationData[0].authorizationToken",
+            "--output",
+            "text",
+            "--endpoint-url",
+            emulator.url,
+        ],
+        env=env,
+    ).stdout.strip()
+    user, _, password = base64.b64decode(token).decode().partition(":")
+    login = other("login", "--username", user, "--password-stdin", emulator.host, input=password)
+    assert "Login Succeeded" in login.stdout
+    return other
+
+
+def test_cross_account_pull_is_refused_until_the_owner_allows_it(emulator, docker, build, tmp_path):
+    owner = emulator.client()
+    owner.create_repository(repositoryName="docker/shared")
+    remote = f"{emulator.host}/docker/shared:v1"
+    digest, _ = push(docker, build("shared-across-accounts"), remote)
+    other = login_as_other_account(docker, emulator, tmp_path / "other-account")
+
+    refused = other("pull", remote, check=False)
+    assert refused.returncode != 0
+    assert (
+        "denied: User: arn:aws:iam::222222222222:root is not authorized to perform: "
+        "ecr:BatchGetImage on resource: "
+        "arn:aws:ecr:us-east-1:123456789012:repository/docker/shared because no "
+        "resource-based policy allows the ecr:BatchGetImage action"
+    ) in refused.stderr
+
+    pull = ["ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer", "ecr:BatchCheckLayerAvailability"]
+    statement = {"Effect": "Allow", "Principal": {"AWS": "222222222222"}, "Action": pull}
+    owner.set_repository_policy(
+        repositoryName="docker/shared",
+        policyText=json.dumps({"Version": "2012-10-17", "Statement": [statement]}),
+    )
+    docker("rmi", remote)
+    pulled = other("pull", remote)
+    assert digest in pulled.stdout
+    ran = other("run", "--rm", "--network", "none", remote)
+    assert ran.stdout.strip() == "shared-across-accounts"
+
+    # Pulling is not pushing: the same login cannot overwrite the owner's tag.
+    other("tag", build("planted"), remote)
+    refused = other("push", remote, check=False)
+    assert refused.returncode != 0
+    assert "ecr:InitiateLayerUpload" in refused.stderr + refused.stdout
+    (image,) = owner.describe_images(repositoryName="docker/shared")["imageDetails"]
+    assert image["imageDigest"] == digest

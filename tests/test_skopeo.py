@@ -6,6 +6,7 @@ The source images are OCI layouts written by the tests, so no Docker engine is n
 
 from __future__ import annotations
 
+import base64
 import json
 import re
 from collections.abc import Iterator
@@ -224,3 +225,41 @@ def test_wrong_credentials_are_refused(emulator, skopeo, layout, hello):
     assert refused.returncode != 0
     assert "unauthorized" in refused.stderr.lower() or "401" in refused.stderr
     assert emulator.client().describe_images(repositoryName="skopeo/locked")["imageDetails"] == []
+
+
+def test_cross_account_inspect_and_copy_need_the_owners_policy(emulator, skopeo, layout, hello):
+    owner = emulator.client()
+    owner.create_repository(repositoryName="skopeo/shared")
+    skopeo.copy(f"oci:{layout.path}:hello", skopeo.ref("skopeo/shared", "v1"))
+    other = emulator.client(account="222222222222")
+    (data,) = other.get_authorization_token(registryIds=["123456789012"])["authorizationData"]
+    creds = base64.b64decode(data["authorizationToken"]).decode()
+    reference = skopeo.ref("skopeo/shared", "v1")
+    inspect = ["inspect", "--raw", "--creds", creds, "--tls-verify=false", reference]
+
+    refused = skopeo(*inspect, check=False)
+    assert refused.returncode != 0
+    assert "ecr:BatchGetImage" in refused.stderr
+    assert "because no resource-based policy allows" in refused.stderr
+
+    statement = {
+        "Effect": "Allow",
+        "Principal": {"AWS": "arn:aws:iam::222222222222:root"},
+        "Action": ["ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer"],
+    }
+    owner.set_repository_policy(
+        repositoryName="skopeo/shared",
+        policyText=json.dumps({"Version": "2012-10-17", "Statement": [statement]}),
+    )
+    assert json.loads(skopeo(*inspect).stdout)["layers"][0]["digest"] == hello.layer_digest
+    copied = layout.path.parent / "copied"
+    skopeo(
+        "copy",
+        "--quiet",
+        "--src-creds",
+        creds,
+        "--src-tls-verify=false",
+        reference,
+        f"oci:{copied}:v1",
+    )
+    assert (copied / "blobs" / "sha256" / hello.layer_digest.split(":")[1]).exists()

@@ -77,10 +77,17 @@ def _in_progress(backend: Backend, account: str, region: str) -> int:
     return sum(1 for u in backend.uploads.values() if (u.account_id, u.region) == (account, region))
 
 
-def session(caller: Caller, registry_id: str | None, name: str, upload_id: str) -> UploadSession:
-    """The upload ``upload_id`` of repository ``name`` (``UnknownUpload`` if not there)."""
+def session(
+    caller: Caller,
+    registry_id: str | None,
+    name: str,
+    upload_id: str,
+    action: str = "ecr:UploadLayerPart",
+) -> UploadSession:
+    """The upload ``upload_id`` of repository ``name``, for a caller who may do ``action``
+    there (``UnknownUpload`` if it is not there)."""
     with caller.backend.lock:
-        repository = access.repository(caller, registry_id, name, "ecr:UploadLayerPart")
+        repository = access.repository(caller, registry_id, name, action)
         found = caller.backend.uploads.get(upload_id)
         registry = repository.registry
         if (

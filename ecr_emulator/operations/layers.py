@@ -16,9 +16,11 @@ from ..state import UploadSession
 from . import operation
 
 
-def _upload(caller: Caller, registry_id: str | None, name: str, upload_id: str) -> UploadSession:
+def _upload(
+    caller: Caller, registry_id: str | None, name: str, upload_id: str, action: str
+) -> UploadSession:
     try:
-        return uploads.session(caller, registry_id, name, upload_id)
+        return uploads.session(caller, registry_id, name, upload_id, action)
     except uploads.UnknownUpload:
         raise ServiceError(
             "UploadNotFoundException",
@@ -46,7 +48,7 @@ def upload_layer_part(
     layer_part_blob: str,
     registry_id: str | None = None,
 ) -> dict[str, Any]:
-    upload = _upload(caller, registry_id, repository_name, upload_id)
+    upload = _upload(caller, registry_id, repository_name, upload_id, "ecr:UploadLayerPart")
     try:
         data = base64.b64decode(layer_part_blob, validate=True)
     except (binascii.Error, ValueError):  # awsJson sends blobs as base64 text
@@ -73,8 +75,8 @@ def upload_layer_part(
         size = uploads.append(upload, io.BytesIO(data), None, part_first_byte)
     except uploads.UploadOffsetMismatch as error:  # out of order, or a /v2/ chunk got in first
         raise invalid_part(error.size) from None
-    except uploads.UnknownUpload:
-        _upload(caller, registry_id, repository_name, upload_id)  # raises UploadNotFound
+    except uploads.UnknownUpload:  # finished or cancelled meanwhile: UploadNotFound
+        _upload(caller, registry_id, repository_name, upload_id, "ecr:UploadLayerPart")
         raise
     return {
         "registryId": owner,
@@ -93,7 +95,7 @@ def complete_layer_upload(
     layer_digests: list[str],
     registry_id: str | None = None,
 ) -> dict[str, Any]:
-    upload = _upload(caller, registry_id, repository_name, upload_id)
+    upload = _upload(caller, registry_id, repository_name, upload_id, "ecr:CompleteLayerUpload")
     owner = registry_id or caller.account
     for digest in layer_digests:  # every digest given must be well formed and match
         if not is_valid_digest(digest):
@@ -119,8 +121,8 @@ def complete_layer_upload(
         uploads.finish(caller, upload, layer_digests)
     except DigestMismatch as error:
         raise ServiceError("InvalidLayerException", f"Invalid layer digest: {error}") from None
-    except uploads.UnknownUpload:
-        _upload(caller, registry_id, repository_name, upload_id)
+    except uploads.UnknownUpload:  # cancelled meanwhile: UploadNotFound
+        _upload(caller, registry_id, repository_name, upload_id, "ecr:CompleteLayerUpload")
         raise
     return {
         "registryId": owner,

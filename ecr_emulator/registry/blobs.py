@@ -142,10 +142,10 @@ def start_upload(call: RegistryCall) -> Response:
         raise
 
 
-def _upload(call: RegistryCall) -> UploadSession:
+def _upload(call: RegistryCall, action: str = "ecr:UploadLayerPart") -> UploadSession:
     upload_id = call.params["upload_id"]
     try:
-        return uploads.session(call.caller, call.registry_id, call.name, upload_id)
+        return uploads.session(call.caller, call.registry_id, call.name, upload_id, action)
     except uploads.UnknownUpload:
         raise upload_unknown(upload_id) from None
 
@@ -231,7 +231,7 @@ def upload_chunk(call: RegistryCall) -> Response:
 
 
 def finish_upload(call: RegistryCall) -> Response:
-    upload = _upload(call)
+    upload = _upload(call, "ecr:CompleteLayerUpload")
     digest = call.request.args.get("digest")
     _checked_digest(digest)
     _append_body(call, upload)
