@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 
 import boto3
@@ -66,3 +68,66 @@ def test_concurrent_blob_uploads_through_the_registry(ecr_server):
         repositoryName="busy/blobs", layerDigests=digests
     )
     assert {layer["layerAvailability"] for layer in available["layers"]} == {"AVAILABLE"}
+
+
+class StalledBody:
+    """A request body that sends ``head``, then stalls until ``release()``: a slow client."""
+
+    def __init__(self, head: bytes, tail: bytes) -> None:
+        self.head, self.tail = head, tail
+        self.sent = threading.Event()
+        self.gate = threading.Event()
+
+    def __len__(self) -> int:
+        return len(self.head) + len(self.tail)
+
+    def __iter__(self):
+        yield self.head
+        self.sent.set()
+        assert self.gate.wait(20), "never released"
+        yield self.tail
+
+    def release(self) -> None:
+        self.gate.set()
+
+
+def test_a_stalled_upload_holds_up_nobody_else(ecr_server):
+    """A /v2/ PATCH whose client stalls mid-body, and an UploadLayerPart queued behind it on
+    the same upload, leave every other request as fast as ever."""
+    ecr = boto3.client("ecr", region_name="us-east-1", endpoint_url=ecr_server.url)
+    ecr.create_repository(repositoryName="slow/upload")
+    ecr.create_repository(repositoryName="busy/elsewhere")
+    registry = RegistryClient(ecr)
+    answer = registry.post("/v2/slow/upload/blobs/uploads/")
+    location = answer.headers["Location"]
+    upload_id = answer.headers["Docker-Upload-UUID"]
+    body = StalledBody(b"a" * 1000, b"b" * 1000)
+    with ThreadPoolExecutor(2) as pool:
+        patch = pool.submit(RegistryClient(ecr).patch, location, data=body)
+        assert body.sent.wait(10)
+        queued = pool.submit(
+            boto3.client(
+                "ecr", region_name="us-east-1", endpoint_url=ecr_server.url
+            ).upload_layer_part,
+            repositoryName="slow/upload",
+            uploadId=upload_id,
+            partFirstByte=2000,
+            partLastByte=2002,
+            layerPartBlob=b"end",
+        )
+        time.sleep(0.3)  # both are now inside the server, waiting on the one upload
+        started = time.perf_counter()
+        for number in range(10):
+            ecr.describe_repositories()
+            ecr.put_image(
+                repositoryName="busy/elsewhere",
+                imageManifest=docker_manifest(f"meanwhile-{number}"),
+                imageTag=f"t{number}",
+            )
+        assert registry.push_blob("busy/elsewhere", b"other bytes")
+        elapsed = time.perf_counter() - started
+        assert not patch.done() and not queued.done()
+        body.release()
+        assert patch.result().status_code == 202
+        assert queued.result()["lastByteReceived"] == 2002
+    assert elapsed < 2.0, f"21 requests took {elapsed:.2f} s beside a stalled upload"
