@@ -1136,3 +1136,30 @@ def test_images_are_isolated_per_account(ecr, make_client):
     with pytest.raises(ClientError) as excinfo:  # naming their registry opens nothing
         ecr.describe_images(repositoryName=REPO, registryId="111122223333")
     assert error_of(excinfo)[0] == "AccessDeniedException"
+
+
+def test_describe_images_applies_the_filter_to_image_ids_too(ecr, repo):
+    tagged = put(ecr, docker_manifest("kept"), "v1")["imageId"]["imageDigest"]
+    loose = put(ecr, docker_manifest("loose"))["imageId"]["imageDigest"]
+    ids = [{"imageDigest": tagged}, {"imageDigest": loose}]
+    both = ecr.describe_images(repositoryName=REPO, imageIds=ids)["imageDetails"]
+    assert {d["imageDigest"] for d in both} == {tagged, loose}
+    only_tagged = ecr.describe_images(
+        repositoryName=REPO, imageIds=ids, filter={"tagStatus": "TAGGED"}
+    )["imageDetails"]
+    assert [d["imageDigest"] for d in only_tagged] == [tagged]
+    only_untagged = ecr.describe_images(
+        repositoryName=REPO, imageIds=ids, filter={"tagStatus": "UNTAGGED"}
+    )["imageDetails"]
+    assert [d["imageDigest"] for d in only_untagged] == [loose]
+
+
+def test_describe_images_names_a_malformed_id_member_as_ecr_does(ecr, repo):
+    """Quoted AWS answer (pulumi/pulumi-aws#2466): the member is named by its own name."""
+    with pytest.raises(ClientError) as excinfo:
+        ecr.describe_images(repositoryName=REPO, imageIds=[{"imageDigest": "not a digest"}])
+    assert error_of(excinfo) == (
+        "InvalidParameterException",
+        "Invalid parameter at 'imageDigest' failed to satisfy constraint: "
+        "'must satisfy regular expression '[a-zA-Z0-9-_+.]+:[a-fA-F0-9]+''",
+    )

@@ -318,3 +318,67 @@ def test_decorated_coroutine_runs_its_awaited_body_inside_the_mock():
 
     assert asyncio.iscoroutinefunction(create_and_list)
     assert asyncio.run(create_and_list()) == ["async/repo"]
+
+
+# --- what importing and starting a mock touch ------------------------------------------------
+
+
+def test_importing_the_package_or_a_submodule_patches_nothing():
+    """Only a started mock wraps botocore; importing a piece of the package does not."""
+    script = """
+import botocore.endpoint, botocore.handlers
+send = botocore.endpoint.Endpoint._send
+handlers = list(botocore.handlers.BUILTIN_HANDLERS)
+import ecr_emulator.blobstore, ecr_emulator.state, ecr_emulator
+from ecr_emulator import mock_ecr
+assert botocore.endpoint.Endpoint._send is send, "patched on import"
+assert botocore.handlers.BUILTIN_HANDLERS == handlers, "a handler added on import"
+with mock_ecr():
+    assert botocore.endpoint.Endpoint._send is not send
+assert botocore.endpoint.Endpoint._send is send, "not put back after the last mock"
+print("ok")
+"""
+    import subprocess
+    import sys
+
+    result = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=60
+    )
+    assert result.stdout.strip() == "ok", result.stderr
+
+
+def test_two_threads_each_see_only_their_own_mock():
+    both_inside = threading.Barrier(2, timeout=10)
+    both_created = threading.Barrier(2, timeout=10)
+    seen: dict[str, list[str]] = {}
+    errors: list[BaseException] = []
+
+    def work(name: str) -> None:
+        try:
+            with mock_ecr():
+                both_inside.wait()
+                client = closed_port_client()
+                client.create_repository(repositoryName=name)
+                both_created.wait()
+                seen[name] = names(client)
+        except BaseException as error:  # reported below, on the test's thread
+            errors.append(error)
+
+    threads = [threading.Thread(target=work, args=(name,)) for name in ("first", "second")]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(20)
+    assert errors == []
+    assert seen == {"first": ["first"], "second": ["second"]}
+
+
+def test_a_worker_thread_of_a_mocked_test_sees_that_mock():
+    from concurrent.futures import ThreadPoolExecutor
+
+    with mock_ecr():
+        closed_port_client().create_repository(repositoryName="from-the-test")
+        with ThreadPoolExecutor(2) as pool:
+            listed = pool.submit(lambda: names(closed_port_client())).result(10)
+    assert listed == ["from-the-test"]
+    assert_not_answered(closed_port_client())

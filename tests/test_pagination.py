@@ -110,3 +110,36 @@ def test_a_token_is_bound_to_its_operation_and_repository(ecr):
         with pytest.raises(ClientError) as raised:
             call(repositoryName=repository, nextToken=token)
         assert raised.value.response["Error"]["Code"] == "InvalidParameterException"
+
+
+def test_describe_repositories_pages_by_stable_positions(ecr):
+    names = [f"paged/repo-{number:02d}" for number in range(12)]
+    for name in names:
+        ecr.create_repository(repositoryName=name)
+    first = ecr.describe_repositories(maxResults=5)
+    listed = [r["repositoryName"] for r in first["repositories"]]
+    assert listed == names[:5]
+    # Deleting what the first page showed, and one the next page starts at, skips nothing.
+    for name in (names[0], names[3], names[5]):
+        ecr.delete_repository(repositoryName=name)
+    ecr.create_repository(repositoryName="paged/late")
+    token = first["nextToken"]
+    while token:
+        page = ecr.describe_repositories(maxResults=5, nextToken=token)
+        listed += [r["repositoryName"] for r in page["repositories"]]
+        token = page.get("nextToken")
+    assert listed == [*names[:5], *names[6:], "paged/late"]
+
+
+def test_describe_repositories_paginator_sees_every_repository(ecr):
+    names = {f"paged/all-{number:03d}" for number in range(130)}
+    for name in names:
+        ecr.create_repository(repositoryName=name)
+    seen = [
+        repository["repositoryName"]
+        for page in ecr.get_paginator("describe_repositories").paginate(
+            PaginationConfig={"PageSize": 50}
+        )
+        for repository in page["repositories"]
+    ]
+    assert sorted(seen) == sorted(names)

@@ -11,10 +11,19 @@ from werkzeug.wrappers import Response
 from .. import media_types
 from ..core import images
 from ..manifests import is_valid_digest
+from ..protocol.model import service_model
 from .errors import RegistryError, digest_invalid
 
 if TYPE_CHECKING:
     from . import RegistryCall
+
+# The registry's tag listing is ListImages underneath: the model's limit on its maxResults.
+MAX_TAGS_PER_PAGE: int = (
+    service_model("ecr")
+    .operation_model("ListImages")
+    .input_shape.members["maxResults"]
+    .metadata["max"]
+)
 
 
 def list_tags(call: RegistryCall) -> Response:
@@ -31,6 +40,15 @@ def list_tags(call: RegistryCall) -> Response:
             400,
             {"n": limit_text},
         ) from None
+    if limit is not None and limit > MAX_TAGS_PER_PAGE:
+        # ECR passes n on as ListImages' maxResults and answers its error with a 405
+        # (quoted in renovatebot/renovate#3800 and google/go-containerregistry#681).
+        raise RegistryError(
+            "UNSUPPORTED",
+            "Invalid parameter at 'maxResults' failed to satisfy constraint: "
+            f"'Member must have value less than or equal to {MAX_TAGS_PER_PAGE}'",
+            405,
+        )
     tags = images.list_tags(call.caller, call.registry_id, call.name)
     if last:
         tags = [tag for tag in tags if tag > last]
