@@ -43,11 +43,19 @@ def _parser() -> argparse.ArgumentParser:
         "(OCI sparse manifests; ECR refuses them)",
     )
     serve.add_argument("--log-level", default="INFO", help="logging level (default INFO)")
+    commands.add_parser(
+        "operations", help="print which ECR and ECR Public operations are served (Markdown)"
+    )
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    if args.command == "operations":
+        from .support_table import render
+
+        print(render())
+        return 0
     logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(name)s %(message)s")
     blobs = FilesystemBlobStore(args.data_dir) if args.data_dir else None
     registry_host = None if args.registry_host == "self" else args.registry_host

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
+import socket
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -166,3 +168,25 @@ def test_serve_help_documents_the_contract_options():
     assert done.returncode == 0
     for option in ("--host", "--port", "--data-dir", "--no-auth", "--registry-host"):
         assert option in done.stdout
+
+
+def test_every_request_is_one_log_line_with_its_status_and_time(served):
+    requests.get(served.url + "/_emulator/health", timeout=5)
+    served.client().describe_repositories()
+    requests.get(served.url + "/v2/", timeout=5)
+    lines = served.log_text().splitlines()
+    assert any(re.search(r" GET /_emulator/health 200 \d+\.\d ms$", line) for line in lines)
+    assert any(re.search(r" POST / 200 \d+\.\d ms$", line) for line in lines)
+    assert any(re.search(r" GET /v2/ 401 \d+\.\d ms$", line) for line in lines)
+
+
+def test_tls_to_the_plain_http_port_is_said_plainly(served):
+    # a ClientHello: binary, its random bytes soon hold a 0x0a that ends the "request line"
+    client_hello = bytes.fromhex("16030100f4010000f00303") + b"\x00" * 40 + b"\n"
+    with socket.create_connection(("127.0.0.1", served.port), timeout=5) as connection:
+        connection.sendall(client_hello)
+        reply = connection.recv(4096)
+    assert re.match(rb"HTTP/1\.[01] 400 ", reply)  # an HTTP answer: docker falls back to http
+    log = served.log_text()
+    assert "spoke TLS (https://) to this plain-HTTP port" in log
+    assert "Bad request" not in log
