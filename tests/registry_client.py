@@ -8,6 +8,8 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import threading
+from collections.abc import Iterator
 from typing import Any
 from urllib.parse import urljoin
 
@@ -145,3 +147,26 @@ def manifest_digest(manifest: dict | str | bytes, algorithm: str = "sha256") -> 
 
 def error_codes(answer: requests.Response) -> list[str]:
     return [error["code"] for error in answer.json()["errors"]]
+
+
+class GatedBody:
+    """A request body of known length that stalls after ``head`` until ``release()``:
+    a slow client with a chunk in flight."""
+
+    def __init__(self, head: bytes, tail: bytes) -> None:
+        self.head = head
+        self.tail = tail
+        self.sent = threading.Event()
+        self.gate = threading.Event()
+
+    def __len__(self) -> int:
+        return len(self.head) + len(self.tail)
+
+    def __iter__(self) -> Iterator[bytes]:
+        yield self.head
+        self.sent.set()
+        assert self.gate.wait(10), "never released"
+        yield self.tail
+
+    def release(self) -> None:
+        self.gate.set()

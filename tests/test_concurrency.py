@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 
 import boto3
 from conftest import docker_manifest
-from registry_client import RegistryClient
+from registry_client import GatedBody, RegistryClient
 
 THREADS = 8
 PUSHES_PER_THREAD = 15
@@ -70,27 +69,6 @@ def test_concurrent_blob_uploads_through_the_registry(ecr_server):
     assert {layer["layerAvailability"] for layer in available["layers"]} == {"AVAILABLE"}
 
 
-class StalledBody:
-    """A request body that sends ``head``, then stalls until ``release()``: a slow client."""
-
-    def __init__(self, head: bytes, tail: bytes) -> None:
-        self.head, self.tail = head, tail
-        self.sent = threading.Event()
-        self.gate = threading.Event()
-
-    def __len__(self) -> int:
-        return len(self.head) + len(self.tail)
-
-    def __iter__(self):
-        yield self.head
-        self.sent.set()
-        assert self.gate.wait(20), "never released"
-        yield self.tail
-
-    def release(self) -> None:
-        self.gate.set()
-
-
 def test_a_stalled_upload_holds_up_nobody_else(ecr_server):
     """A /v2/ PATCH whose client stalls mid-body, and an UploadLayerPart queued behind it on
     the same upload, leave every other request as fast as ever."""
@@ -101,7 +79,7 @@ def test_a_stalled_upload_holds_up_nobody_else(ecr_server):
     answer = registry.post("/v2/slow/upload/blobs/uploads/")
     location = answer.headers["Location"]
     upload_id = answer.headers["Docker-Upload-UUID"]
-    body = StalledBody(b"a" * 1000, b"b" * 1000)
+    body = GatedBody(b"a" * 1000, b"b" * 1000)
     with ThreadPoolExecutor(2) as pool:
         patch = pool.submit(RegistryClient(ecr).patch, location, data=body)
         assert body.sent.wait(10)

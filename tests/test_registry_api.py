@@ -10,7 +10,6 @@ import base64
 import datetime as _dt
 import json
 import socket
-import threading
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -23,6 +22,7 @@ from registry_client import (
     DOCKER_MANIFEST,
     OCI_INDEX,
     OCI_MANIFEST,
+    GatedBody,
     RegistryClient,
     digest_of,
     error_codes,
@@ -335,29 +335,6 @@ def test_sha512_blobs(registry):
 
 
 # --- uploads under concurrent and failing requests -------------------------------------------
-
-
-class GatedBody:
-    """A request body of known length that stalls after ``head`` until ``release()``:
-    a slow client with a chunk in flight."""
-
-    def __init__(self, head: bytes, tail: bytes) -> None:
-        self.head = head
-        self.tail = tail
-        self.sent = threading.Event()
-        self.gate = threading.Event()
-
-    def __len__(self) -> int:
-        return len(self.head) + len(self.tail)
-
-    def __iter__(self) -> Iterator[bytes]:
-        yield self.head
-        self.sent.set()
-        assert self.gate.wait(10), "never released"
-        yield self.tail
-
-    def release(self) -> None:
-        self.gate.set()
 
 
 def another_client(server: BackgroundServer) -> RegistryClient:

@@ -10,14 +10,16 @@ from ..state import Image, Repository
 from . import operation
 
 
-def image_result(repository: Repository, image: Image, image_id: dict[str, Any]) -> dict[str, Any]:
+def image_result(
+    registry_id: str, repository_name: str, image: Image, image_id: dict[str, Any]
+) -> dict[str, Any]:
     """The model's ``Image`` structure: the digest resolved, the tag when one was named."""
     result_id = {"imageDigest": image.digest}
     if image_id.get("imageTag") is not None:
         result_id["imageTag"] = image_id["imageTag"]
     return {
-        "registryId": repository.registry.account_id,
-        "repositoryName": repository.name,
+        "registryId": registry_id,
+        "repositoryName": repository_name,
         "imageId": result_id,
         "imageManifest": image.manifest,
         "imageManifestMediaType": image.media_type,
@@ -61,14 +63,8 @@ def put_image(
         tags=[image_tag] if image_tag is not None else [],
         expected_digest=image_digest,
     )
-    result = {
-        "registryId": registry_id or caller.account,
-        "repositoryName": repository_name,
-        "imageId": {"imageDigest": image.digest, "imageTag": image_tag},
-        "imageManifest": image.manifest,
-        "imageManifestMediaType": image.media_type,
-    }
-    return {"image": result}
+    owner = registry_id or caller.account
+    return {"image": image_result(owner, repository_name, image, {"imageTag": image_tag})}
 
 
 @operation("BatchGetImage")
@@ -83,7 +79,8 @@ def batch_get_image(
     repository, found, failures = images.get_images(
         caller, registry_id, repository_name, image_ids, accepted_media_types
     )
-    results = [image_result(repository, image, image_id) for image, image_id in found]
+    owner, name = repository.registry.account_id, repository.name
+    results = [image_result(owner, name, image, image_id) for image, image_id in found]
     return {"images": results, "failures": failures}
 
 
