@@ -13,23 +13,30 @@ class ServiceError(Exception):
     """An error the client should see, with the code botocore will raise as ClientError."""
 
     def __init__(
-        self, code: str, message: str, status: int = 400, fields: dict[str, object] | None = None
+        self,
+        code: str,
+        message: str,
+        status: int = 400,
+        fields: dict[str, object] | None = None,
+        detail: str | None = None,
     ) -> None:
         super().__init__(message)
         self.code = code
         self.message = message
         self.status = status
         self.fields = fields or {}  # extra members some error shapes carry
+        self.detail = detail  # more than ECR says, for the registry's error detail
 
     def __repr__(self) -> str:
         return f"ServiceError({self.code!r}, {self.message!r}, {self.status})"
 
 
-def invalid_parameter(parameter: str, constraint: str) -> ServiceError:
+def invalid_parameter(parameter: str, constraint: str, detail: str | None = None) -> ServiceError:
     """ECR's wording for a parameter that breaks a rule of the service."""
     return ServiceError(
         "InvalidParameterException",
         f"Invalid parameter at '{parameter}' failed to satisfy constraint: '{constraint}'",
+        detail=detail,
     )
 
 

@@ -136,9 +136,11 @@ def _validator(media_type: str) -> Callable[[Any], Any]:
 
 
 def schema_errors(media_type: str, document: Any) -> list[str]:
-    """What is wrong with ``document`` as a ``media_type`` manifest (empty when valid)."""
+    """What is wrong with ``document`` as a ``media_type`` manifest (empty when valid), in
+    our words: where in the manifest, and which rule of the schema it breaks."""
     try:
         _validator(media_type)(document)
     except fastjsonschema.JsonSchemaValueException as error:
-        return [error.message]
+        where = error.name.replace("data", "manifest", 1) if error.name else "manifest"
+        return [f"{where} breaks the {media_type} schema rule '{error.rule}'"]
     return []

@@ -33,7 +33,13 @@ INVALID_JSON = "Invalid JSON syntax"
 
 
 class ManifestError(ValueError):
-    """The manifest cannot be stored; the message says why, in ECR's words."""
+    """The manifest cannot be stored.  The message is what ECR says (for a manifest that
+    breaks its schema, ECR's one sentence ``Invalid JSON syntax``); ``detail`` says what
+    exactly is wrong, for the registry's error detail and the log."""
+
+    def __init__(self, message: str, detail: str | None = None) -> None:
+        super().__init__(message)
+        self.detail = detail or message
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,7 +89,7 @@ def parse_manifest(
     media_type = _media_type(document, declared_media_type, infer_media_type)
     problems = schema_errors(media_type, document)
     if problems:
-        raise ManifestError("; ".join(problems))
+        raise ManifestError(INVALID_JSON, "; ".join(problems))
     if media_type in SCHEMA1_TYPES:
         return _parse_schema1(document, raw, media_type)
     subject = document.get("subject")

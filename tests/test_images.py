@@ -24,6 +24,7 @@ from registry_client import (
     OCI_INDEX,
     OCI_LAYER,
     OCI_MANIFEST,
+    RegistryClient,
     manifest_digest,
 )
 
@@ -362,7 +363,10 @@ def test_put_image_invalid_json(ecr, repo, manifest):
     [
         (json.dumps({"schemaVersion": 2, "mediaType": "text/plain"}), "text/plain"),
         (json.dumps({"schemaVersion": 2}), "Invalid JSON syntax"),
-        (json.dumps({"schemaVersion": 2, "mediaType": DOCKER_MANIFEST, "layers": []}), "config"),
+        (
+            json.dumps({"schemaVersion": 2, "mediaType": DOCKER_MANIFEST, "layers": []}),
+            "Invalid JSON syntax",  # a schema failure: ECR's one sentence, never a library's
+        ),
         (
             json.dumps({"schemaVersion": 3, "mediaType": DOCKER_MANIFEST, "config": {}}),
             "schemaVersion",
@@ -1162,4 +1166,20 @@ def test_describe_images_names_a_malformed_id_member_as_ecr_does(ecr, repo):
         "InvalidParameterException",
         "Invalid parameter at 'imageDigest' failed to satisfy constraint: "
         "'must satisfy regular expression '[a-zA-Z0-9-_+.]+:[a-fA-F0-9]+''",
+    )
+
+
+def test_schema_failures_answer_in_ecrs_words_and_the_registry_says_where(ecr, repo):
+    document = json.loads(docker_manifest("schema"))
+    del document["layers"][0]["digest"]
+    assert put_error(ecr, json.dumps(document)) == (
+        "InvalidParameterException",
+        "Invalid parameter at 'ImageManifest' failed to satisfy constraint: 'Invalid JSON syntax'",
+    )
+    answer = RegistryClient(ecr).put_manifest(REPO, "v1", document, DOCKER_MANIFEST)
+    assert answer.status_code == 400
+    (error,) = answer.json()["errors"]
+    assert error["code"] == "MANIFEST_INVALID"
+    assert (
+        error["detail"] == f"manifest.layers[0] breaks the {DOCKER_MANIFEST} schema rule 'required'"
     )

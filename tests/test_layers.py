@@ -135,6 +135,37 @@ def test_complete_with_the_wrong_digest_is_invalid_layer(ecr, repo):
     assert layer["layerAvailability"] == "UNAVAILABLE"
 
 
+@pytest.mark.parametrize(
+    ("second", "code"),
+    [
+        (digest_of(b"xyz"), "InvalidLayerException"),  # well formed, other bytes
+        ("sha256:abc", "InvalidLayerException"),  # the model's pattern, not a sha256
+        ("not-a-digest", "InvalidParameterException"),  # not even the model's pattern
+    ],
+    ids=["other", "short", "junk"],
+)
+def test_complete_checks_every_digest_it_is_given(ecr, repo, second, code):
+    upload_id = ecr.initiate_layer_upload(repositoryName=repo)["uploadId"]
+    part(ecr, upload_id, 0, b"abc")
+    with pytest.raises(ClientError) as raised:
+        ecr.complete_layer_upload(
+            repositoryName=repo, uploadId=upload_id, layerDigests=[digest_of(b"abc"), second]
+        )
+    assert error_of(raised)["Code"] == code
+    (layer,) = ecr.batch_check_layer_availability(
+        repositoryName=repo, layerDigests=[digest_of(b"abc")]
+    )["layers"]
+    assert layer["layerAvailability"] == "UNAVAILABLE"
+
+
+def test_complete_with_two_digests_of_the_same_bytes(ecr, repo):
+    upload_id = ecr.initiate_layer_upload(repositoryName=repo)["uploadId"]
+    part(ecr, upload_id, 0, b"abc")
+    both = [digest_of(b"abc"), digest_of(b"abc", "sha512")]
+    done = ecr.complete_layer_upload(repositoryName=repo, uploadId=upload_id, layerDigests=both)
+    assert done["layerDigest"] == both[0]
+
+
 def test_complete_of_an_existing_layer_is_layer_already_exists(ecr, repo):
     upload(ecr, b"twice")
     upload_id = ecr.initiate_layer_upload(repositoryName=repo)["uploadId"]

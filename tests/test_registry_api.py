@@ -17,6 +17,8 @@ from pathlib import Path
 
 import pytest
 import requests
+from botocore.config import Config
+from botocore.exceptions import ClientError
 from conftest import ecr_client
 from registry_client import (
     DOCKER_MANIFEST,
@@ -457,6 +459,56 @@ def test_purging_abandoned_uploads_spares_one_still_streaming(
     answer = disk_registry.put(streaming, params={"digest": digest_of(data)})
     assert answer.status_code == 201, answer.text
     assert disk_registry.get(f"/v2/{REPO}/blobs/{digest_of(data)}").content == data
+
+
+def fill_the_disk(server: BackgroundServer, upload_id: str) -> None:
+    """Every further write to this upload fails with ENOSPC, as on a full disk."""
+    path = server.backend.blobs.root / "uploads" / upload_id
+    path.unlink()
+    path.symlink_to("/dev/full")
+
+
+def test_a_full_disk_is_the_servers_error_not_the_clients(disk_server, disk_registry):
+    location = start_upload(disk_registry)
+    fill_the_disk(disk_server, location.rsplit("/", 1)[1])
+    answer = disk_registry.patch(location, data=b"x" * 100_000)
+    assert answer.status_code == 500, answer.text
+    assert error_codes(answer) == ["UNKNOWN"]
+    assert upload_files(disk_server) == []  # the upload is over: its state is unknown
+    # The same through the API: a 500-class ServerException, not a client error.
+    boto = ecr_client(
+        endpoint_url=disk_server.url, config=Config(retries={"total_max_attempts": 1})
+    )
+    upload_id = boto.initiate_layer_upload(repositoryName=REPO)["uploadId"]
+    fill_the_disk(disk_server, upload_id)
+    with pytest.raises(ClientError) as raised:
+        boto.upload_layer_part(
+            repositoryName=REPO,
+            uploadId=upload_id,
+            partFirstByte=0,
+            partLastByte=2,
+            layerPartBlob=b"abc",
+        )
+    assert raised.value.response["ResponseMetadata"]["HTTPStatusCode"] == 500
+    assert raised.value.response["Error"]["Code"] == "ServerException"
+
+
+def test_one_tag_rule_for_both_planes(api, registry):
+    """ECR's rule: up to 300 characters of [A-Za-z0-9_.-], not starting with . or -."""
+    longest = "t" * 300
+    _, answer = registry.push_image(REPO, longest)
+    assert answer.status_code == 201, answer.text
+    manifest = registry.get(f"/v2/{REPO}/manifests/{longest}")
+    assert manifest.status_code == 200
+    for bad in ("t" * 301, ".dot", "-dash", "a+b"):
+        answer = registry.put_manifest(
+            REPO, bad, manifest.content, manifest.headers["Content-Type"]
+        )
+        assert error_codes(answer) == ["TAG_INVALID"], bad
+        with pytest.raises(ClientError) as raised:
+            api.put_image(repositoryName=REPO, imageManifest=manifest.text, imageTag=bad)
+        assert raised.value.response["Error"]["Code"] == "InvalidParameterException"
+    api.put_image(repositoryName=REPO, imageManifest=manifest.text, imageTag="t" * 299 + "x")
 
 
 # --- manifests -------------------------------------------------------------------------------

@@ -80,9 +80,11 @@ class GatedStream(io.RawIOBase):
         self.gate.set()
 
 
-def in_flight(pool: ThreadPoolExecutor, upload: UploadSession, stream: GatedStream, **options):
+def in_flight(
+    pool: ThreadPoolExecutor, caller: Caller, upload: UploadSession, stream: GatedStream, **options
+):
     """Start an append of ``stream`` on ``pool``; return once it is reading."""
-    future = pool.submit(uploads.append, upload, stream, None, **options)
+    future = pool.submit(uploads.append, caller, upload, stream, None, **options)
     assert stream.reading.wait(10)
     return future
 
@@ -112,24 +114,24 @@ def test_the_table_row_knows_account_region_and_repository(caller, backend):
 
 def test_append_at_an_expected_offset(caller):
     upload = start(caller)
-    assert uploads.append(upload, io.BytesIO(b"0123456789"), expected_offset=0) == 10
+    assert uploads.append(caller, upload, io.BytesIO(b"0123456789"), expected_offset=0) == 10
     retry = io.BytesIO(b"0123456789")
     with pytest.raises(uploads.UploadOffsetMismatch) as raised:
-        uploads.append(upload, retry, expected_offset=0)
+        uploads.append(caller, upload, retry, expected_offset=0)
     assert raised.value.size == 10
     assert retry.tell() == 0  # refused before reading a byte
-    assert uploads.append(upload, io.BytesIO(b"abc"), expected_offset=10) == 13
+    assert uploads.append(caller, upload, io.BytesIO(b"abc"), expected_offset=10) == 13
     assert uploads.finish(caller, upload, [sha(b"0123456789abc")]) == 13
 
 
 def test_finish_checks_every_digest_and_publishes_the_first(caller, backend):
     upload = start(caller)
-    uploads.append(upload, io.BytesIO(b"content"))
+    uploads.append(caller, upload, io.BytesIO(b"content"))
     sha512 = "sha512:" + hashlib.sha512(b"content").hexdigest()
     assert uploads.finish(caller, upload, [sha(b"content"), sha512]) == 7
     assert backend.blobs.exists(sha(b"content"))
     upload = start(caller)
-    uploads.append(upload, io.BytesIO(b"content"))
+    uploads.append(caller, upload, io.BytesIO(b"content"))
     with pytest.raises(DigestMismatch):  # the second digest names other bytes
         uploads.finish(caller, upload, [sha(b"content"), sha(b"other")])
     assert upload.upload_id not in backend.uploads  # a mismatch cancels the upload
@@ -139,8 +141,8 @@ def test_a_retried_chunk_waits_for_the_first_then_is_refused(caller):
     upload = start(caller)
     first = GatedStream(b"01234", b"56789")
     with ThreadPoolExecutor(2) as pool:
-        appending = in_flight(pool, upload, first, expected_offset=0)
-        retry = pool.submit(uploads.append, upload, io.BytesIO(b"0123456789"), None, 0)
+        appending = in_flight(pool, caller, upload, first, expected_offset=0)
+        retry = pool.submit(uploads.append, caller, upload, io.BytesIO(b"0123456789"), None, 0)
         settle()
         assert not retry.done()  # a check made before the first chunk lands would pass
         first.release()
@@ -156,9 +158,9 @@ def test_finish_racing_a_retried_chunk_leaves_no_orphan(caller, backend):
     upload = start(caller)
     first = GatedStream(data[:4], data[4:])
     with ThreadPoolExecutor(3) as pool:
-        appending = in_flight(pool, upload, first, expected_offset=0)
+        appending = in_flight(pool, caller, upload, first, expected_offset=0)
         # Both hold the upload already and wait for its lock, in either order.
-        retry = pool.submit(uploads.append, upload, io.BytesIO(data), None, 0)
+        retry = pool.submit(uploads.append, caller, upload, io.BytesIO(data), None, 0)
         finishing = pool.submit(uploads.finish, caller, upload, [sha(data)])
         settle()
         first.release()
@@ -176,10 +178,10 @@ def test_an_append_waiting_on_a_finish_leaves_no_orphan(caller, backend):
         upload = start(caller)
         first = GatedStream(data[:4], data[4:])
         with ThreadPoolExecutor(3) as pool:
-            appending = in_flight(pool, upload, first)
+            appending = in_flight(pool, caller, upload, first)
             finishing = pool.submit(uploads.finish, caller, upload, [sha(data)])
             settle()
-            late = pool.submit(uploads.append, upload, io.BytesIO(b"late"))  # no offset
+            late = pool.submit(uploads.append, caller, upload, io.BytesIO(b"late"))  # no offset
             settle()
             first.release()
             assert appending.result() == len(data)
@@ -196,8 +198,8 @@ def test_cancel_during_an_append_leaves_no_orphan(caller, backend):
     upload = start(caller)
     first = GatedStream(b"01234", b"56789")
     with ThreadPoolExecutor(2) as pool:
-        appending = in_flight(pool, upload, first)
-        waiting = pool.submit(uploads.append, upload, io.BytesIO(b"more"))
+        appending = in_flight(pool, caller, upload, first)
+        waiting = pool.submit(uploads.append, caller, upload, io.BytesIO(b"more"))
         settle()
         assert uploads.cancel(caller, upload)  # does not wait for the append in flight
         assert not uploads.cancel(caller, upload)
@@ -237,7 +239,7 @@ def test_purge_skips_an_upload_still_streaming(caller, backend):
     idle = start(caller)
     stream = GatedStream(b"x" * 1000, b"y" * 1000)
     with ThreadPoolExecutor(1) as pool:
-        appending = in_flight(pool, streaming, stream)
+        appending = in_flight(pool, caller, streaming, stream)
         time.sleep(0.1)
         assert uploads.purge_abandoned(backend, 0.05) == 1  # the idle one only
         stream.release()
@@ -250,11 +252,11 @@ def test_purge_skips_an_upload_still_streaming(caller, backend):
 
 def test_deleting_the_repository_closes_its_uploads(caller, backend):
     upload = start(caller)
-    uploads.append(upload, io.BytesIO(b"partial"))
+    uploads.append(caller, upload, io.BytesIO(b"partial"))
     repositories.delete(caller, None, REPO)
     assert backend.uploads == {}
     with pytest.raises(uploads.UnknownUpload):
-        uploads.append(upload, io.BytesIO(b"more"))
+        uploads.append(caller, upload, io.BytesIO(b"more"))
     assert upload_files(backend) == []
 
 

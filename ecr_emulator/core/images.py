@@ -64,7 +64,7 @@ def parse(manifest: str | bytes, media_type: str | None, *, infer: bool = False)
     try:
         return parse_manifest(manifest, media_type, infer_media_type=infer)
     except ManifestError as error:
-        raise invalid_parameter("ImageManifest", str(error)) from None
+        raise invalid_parameter("ImageManifest", str(error), error.detail) from None
 
 
 def put_image(

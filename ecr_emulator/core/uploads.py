@@ -16,7 +16,7 @@ import time
 import uuid
 from typing import BinaryIO
 
-from ..blobstore import DigestMismatch, WriterDiscarded
+from ..blobstore import BodyReadError, DigestMismatch, WriterDiscarded
 from ..errors import ServiceError
 from ..events import LayerUploaded
 from ..state import Backend, UploadSession
@@ -106,6 +106,7 @@ def size(upload: UploadSession) -> int:
 
 
 def append(
+    caller: Caller,
     upload: UploadSession,
     stream: BinaryIO,
     length: int | None = None,
@@ -115,7 +116,8 @@ def append(
     holds exactly that many bytes once this request has it to itself
     (``UploadOffsetMismatch`` otherwise, nothing read): checked before waiting, a retried
     chunk still in flight would get in twice.  ``BodyReadError`` if the client's stream
-    breaks (the bytes before the break stay); ``OSError`` if the store fails."""
+    breaks (the bytes before the break stay); ``OSError`` if the store fails, which ends
+    the upload."""
     with upload.lock:
         if upload.closed:
             raise UnknownUpload(upload.upload_id)
@@ -125,6 +127,11 @@ def append(
             new_size = upload.writer.write(stream, length)
         except WriterDiscarded:
             raise UnknownUpload(upload.upload_id) from None
+        except BodyReadError:
+            raise
+        except OSError:  # the store failed: what the upload holds is unknown, so it is over
+            cancel(caller, upload)
+            raise
         if upload.closed:  # cancelled or purged meanwhile: the bytes went nowhere
             raise UnknownUpload(upload.upload_id)
         return new_size

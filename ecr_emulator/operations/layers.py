@@ -72,7 +72,7 @@ def upload_layer_part(
     if part_last_byte - part_first_byte + 1 != len(data):
         raise invalid_part(upload.writer.size)
     try:
-        size = uploads.append(upload, io.BytesIO(data), None, part_first_byte)
+        size = uploads.append(caller, upload, io.BytesIO(data), None, part_first_byte)
     except uploads.UploadOffsetMismatch as error:  # out of order, or a /v2/ chunk got in first
         raise invalid_part(error.size) from None
     except uploads.UnknownUpload:  # finished or cancelled meanwhile: UploadNotFound

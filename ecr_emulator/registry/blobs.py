@@ -195,7 +195,7 @@ def _append_body(call: RegistryCall, upload: UploadSession) -> int:
     if length == 0:
         return size
     try:
-        return uploads.append(upload, request.stream, length, start)
+        return uploads.append(call.caller, upload, request.stream, length, start)
     except uploads.UploadOffsetMismatch as error:
         raise _range_not_satisfiable(call, upload, error.size, content_range or "") from None
     except uploads.UnknownUpload:

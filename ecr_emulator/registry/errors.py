@@ -84,4 +84,4 @@ _FROM_SERVICE = {
 
 def from_service_error(error: ServiceError) -> RegistryError:
     code, status = _FROM_SERVICE.get(error.code, ("UNKNOWN", error.status))
-    return RegistryError(code, error.message, status)
+    return RegistryError(code, error.message, status, error.detail)
