@@ -9,4 +9,4 @@ cd "$(dirname "$0")/.."
 ensure_venv test
 .venv/bin/python -m ruff check .
 .venv/bin/python -m ruff format --check .
-exec .venv/bin/python -m pytest -q "$@"
+exec .venv/bin/python -m pytest "$@"
