@@ -23,6 +23,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, BinaryIO, Protocol
 
+from .digests import algorithm_of, is_valid_digest
+
 CHUNK_SIZE = 1024 * 1024
 _BUFFERS = 4  # chunks in flight while a file upload is hashed on a helper thread
 
@@ -113,8 +115,8 @@ def read_chunks(stream: BinaryIO, length: int | None) -> Iterator[bytes]:
 
 
 def _algorithm(digest: str) -> str:
-    algorithm, _, hex_part = digest.partition(":")
-    if algorithm not in ("sha256", "sha512") or not hex_part:
+    algorithm = algorithm_of(digest)
+    if algorithm is None:
         raise DigestMismatch(f"unsupported digest {digest!r}")
     return algorithm
 
@@ -213,9 +215,11 @@ class FilesystemBlobStore:
             leftover.unlink(missing_ok=True)
 
     def _path(self, digest: str) -> Path:
-        algorithm, _, hex_part = digest.partition(":")
-        if not hex_part or not hex_part.isalnum() or not algorithm.isalnum():
+        """Where ``digest`` lives; ``DigestMismatch`` for anything but a valid digest, so no
+        client-chosen name (over-long, upper-case, ``..``) ever reaches the filesystem."""
+        if not is_valid_digest(digest):
             raise DigestMismatch(f"invalid digest {digest!r}")
+        algorithm, _, hex_part = digest.partition(":")
         return self._blob_root / algorithm / hex_part[:2] / hex_part
 
     def exists(self, digest: str) -> bool:

@@ -105,6 +105,26 @@ class BlobFreed:
     digest: str
 
 
+@dataclass(frozen=True, slots=True)
+class LayerMounted(Event):
+    """A blob of ``source`` (a repository of the same registry) is now linked here too."""
+
+    digest: str
+    source: str
+
+
+@dataclass(frozen=True, slots=True)
+class LayerUnlinked(Event):
+    """The repository stopped serving a blob (a registry blob DELETE)."""
+
+    digest: str
+
+
+@dataclass(frozen=True, slots=True)
+class StateReset:
+    """Every registry, upload and blob was forgotten (``POST /_emulator/reset``)."""
+
+
 Subscriber = Callable[[object], None]
 
 

@@ -8,7 +8,6 @@ can play several accounts with plain credentials); anything else is
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
@@ -21,7 +20,29 @@ if TYPE_CHECKING:
 DEFAULT_ACCOUNT_ID = "123456789012"
 DEFAULT_REGION = "us-east-1"
 
-_CREDENTIAL = re.compile(r"Credential=([^/,\s]+)/\d{8}/([^/,\s]+)/([^/,\s]+)/aws4_request")
+MAX_AUTHORIZATION_LENGTH = 8192  # a SigV4 header is a few hundred characters
+
+
+def _credential_scope(authorization: str) -> tuple[str, str] | None:
+    """(access key id, region) from ``Credential=<key>/<date>/<region>/<service>/aws4_request``,
+    read with ``str.find`` in one pass (a regex search over a long hostile header can take
+    quadratic time while it holds the interpreter)."""
+    start = authorization.find("Credential=")
+    if start < 0:
+        return None
+    value = authorization[start + len("Credential=") :]
+    end = len(value)
+    for stop in (",", " ", "\t"):
+        found = value.find(stop)
+        if 0 <= found < end:
+            end = found
+    parts = value[:end].split("/")
+    if len(parts) != 5 or parts[4] != "aws4_request" or not all(parts):
+        return None
+    access_key, date, region, _service, _ = parts
+    if len(date) != 8 or not date.isdigit():
+        return None
+    return access_key, region
 
 
 def account_for_access_key(access_key_id: str) -> str:
@@ -39,8 +60,10 @@ def caller_identity(
     authorization = headers.get("Authorization") or headers.get("authorization") or ""
     if isinstance(authorization, bytes):
         authorization = authorization.decode("latin-1")
-    match = _CREDENTIAL.search(authorization)
-    if match is None:
+    scope = (
+        _credential_scope(authorization) if len(authorization) <= MAX_AUTHORIZATION_LENGTH else None
+    )
+    if scope is None:
         if authorization:
             raise ServiceError(
                 "IncompleteSignatureException",
@@ -48,5 +71,5 @@ def caller_identity(
                 403,
             )
         return Caller(backend, DEFAULT_ACCOUNT_ID, DEFAULT_REGION, service, host)
-    access_key, region, _signing_service = match.groups()
+    access_key, region = scope
     return Caller(backend, account_for_access_key(access_key), region, service, host)

@@ -8,9 +8,7 @@ and references from the same bytes.
 from __future__ import annotations
 
 import base64
-import hashlib
 import json
-import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -24,10 +22,6 @@ from .media_types import (
     SCHEMA1_TYPES,
     SUPPORTED_TYPES,
 )
-
-DIGEST_PATTERN = re.compile(r"sha256:[a-f0-9]{64}|sha512:[a-f0-9]{128}")
-_ALGORITHMS = {"sha256": 64, "sha512": 128}
-
 
 INVALID_JSON = "Invalid JSON syntax"
 
@@ -51,22 +45,6 @@ class ParsedManifest:
     child_digests: tuple[str, ...]
     subject_digest: str | None
     digest_payload: bytes
-
-
-def digest_of(data: bytes, algorithm: str = "sha256") -> str:
-    return f"{algorithm}:{hashlib.new(algorithm, data).hexdigest()}"
-
-
-def is_valid_digest(digest: str) -> bool:
-    """A digest of an algorithm we can verify: sha256 or sha512, lowercase hex."""
-    return DIGEST_PATTERN.fullmatch(digest) is not None
-
-
-def digest_algorithm(digest: str) -> str | None:
-    algorithm, _, hex_part = digest.partition(":")
-    if _ALGORITHMS.get(algorithm) == len(hex_part):
-        return algorithm
-    return None
 
 
 def parse_manifest(
@@ -93,7 +71,11 @@ def parse_manifest(
     if media_type in SCHEMA1_TYPES:
         return _parse_schema1(document, raw, media_type)
     subject = document.get("subject")
-    subject_digest = subject.get("digest") if isinstance(subject, dict) else None
+    subject_digest = None
+    if subject is not None:  # any media type may name one; it must be a descriptor
+        if not isinstance(subject, dict) or not isinstance(subject.get("digest"), str):
+            raise ManifestError(INVALID_JSON, "manifest.subject must be a descriptor with a digest")
+        subject_digest = subject["digest"]
     if media_type in INDEX_TYPES:
         children = _descriptors(document, "manifests")
         return ParsedManifest(
@@ -204,5 +186,5 @@ def _schema1_payload(document: dict[str, Any], raw: bytes) -> bytes:
         length = int(header["formatLength"])
         tail = header["formatTail"]
         return raw[:length] + base64.urlsafe_b64decode(tail + "=" * (-len(tail) % 4))
-    except (KeyError, IndexError, TypeError, ValueError, OverflowError):
+    except (KeyError, IndexError, TypeError, ValueError, OverflowError, RecursionError):
         raise ManifestError("Invalid schema 1 manifest signature") from None

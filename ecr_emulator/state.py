@@ -24,7 +24,7 @@ from typing import Any
 from .arns import dns_suffix_for, partition_for, repository_arn
 from .blobstore import BlobStore, BlobWriter, MemoryBlobStore
 from .clock import Clock, SystemClock
-from .events import EventBus
+from .events import EventBus, StateReset
 
 
 class ArrivalOrder:
@@ -107,12 +107,14 @@ class Image:
 class Repository:
     """A repository with its settings and indexes.
 
-    Blobs: ``blob_refs`` counts the images here that reference each blob;
-    ``pending_blobs`` are blobs uploaded or mounted here that no image has
-    referenced yet.  A repository *holds* a blob while either says so, and
-    holding is what lets it serve the blob.  Every change of what a repository
-    holds goes through ``Backend.hold`` / ``Backend.release``, which count the
-    holders of each blob across all repositories.
+    Blobs: ``linked_blobs`` are the blobs uploaded or mounted into this
+    repository: it *holds* them, and only those may it serve.  ``blob_refs``
+    counts the images here that reference each digest; naming a digest in a
+    manifest never links it (another account's blob stays out of reach), and
+    when the last image referencing a linked blob goes, so does the link.  Every
+    change of what a repository holds goes through ``Backend.hold`` /
+    ``Backend.release``, which count the holders of each blob across all
+    repositories.
     """
 
     registry: Registry
@@ -131,7 +133,7 @@ class Repository:
     index_parents: dict[str, set[str]] = field(default_factory=dict)
     referrers: dict[str, set[str]] = field(default_factory=dict)
     blob_refs: dict[str, int] = field(default_factory=dict)
-    pending_blobs: set[str] = field(default_factory=set)
+    linked_blobs: set[str] = field(default_factory=set)
 
     @property
     def arn(self) -> str:
@@ -142,7 +144,7 @@ class Repository:
         return f"{self.registry.host}/{self.name}"
 
     def holds_blob(self, digest: str) -> bool:
-        return digest in self.blob_refs or digest in self.pending_blobs
+        return digest in self.linked_blobs
 
     def image_for_tag(self, tag: str) -> Image | None:
         digest = self.tag_index.get(tag)
@@ -155,15 +157,9 @@ class Repository:
             self.index_parents.setdefault(child, set()).add(image.digest)
         if image.subject_digest is not None:
             self.referrers.setdefault(image.subject_digest, set()).add(image.digest)
-        backend = self.registry.backend
         refs = self.blob_refs
         for digest in set(image.blob_digests):
-            count = refs.get(digest, 0)
-            refs[digest] = count + 1
-            if digest in self.pending_blobs:  # an upload now referenced: held by the image
-                self.pending_blobs.discard(digest)
-            elif not count:
-                backend.hold(digest)
+            refs[digest] = refs.get(digest, 0) + 1
 
     def point_tag(self, tag: str, image: Image) -> Image | None:
         """Make ``tag`` name ``image``; return the image it named before, if another."""
@@ -197,39 +193,39 @@ class Repository:
         freed = []
         refs = self.blob_refs
         for digest in set(image.blob_digests):
-            count = refs.get(digest)
-            if count is None:  # unlinked by a blob DELETE meanwhile
-                continue
+            count = refs[digest]
             if count > 1:
                 refs[digest] = count - 1
                 continue
             del refs[digest]
-            if digest not in self.pending_blobs and self.registry.backend.release(digest):
-                freed.append(digest)
+            if digest in self.linked_blobs:  # no image here needs it any more
+                self.linked_blobs.discard(digest)
+                if self.registry.backend.release(digest):
+                    freed.append(digest)
         return freed
 
-    def link_blob(self, digest: str) -> None:
-        """An upload or mount of ``digest`` landed here."""
-        if not self.holds_blob(digest):
-            self.registry.backend.hold(digest)
-        if digest not in self.blob_refs:
-            self.pending_blobs.add(digest)
+    def link_blob(self, digest: str) -> bool:
+        """An upload or mount of ``digest`` landed here; whether it was new here."""
+        if digest in self.linked_blobs:
+            return False
+        self.linked_blobs.add(digest)
+        self.registry.backend.hold(digest)
+        return True
 
     def unlink_blob(self, digest: str) -> bool | None:
         """Stop serving ``digest`` (registry blob DELETE): None if it was not held here,
-        else whether no repository holds it any more."""
-        if not self.holds_blob(digest):
+        else whether no repository holds it any more.  Images that reference it keep
+        their references: a new upload of it links it again."""
+        if digest not in self.linked_blobs:
             return None
-        self.pending_blobs.discard(digest)
-        self.blob_refs.pop(digest, None)
+        self.linked_blobs.discard(digest)
         return self.registry.backend.release(digest)
 
     def release_everything(self) -> list[str]:
         """The repository is going away: release all its blobs; those no one holds now."""
         backend = self.registry.backend
-        held = set(self.blob_refs) | self.pending_blobs
+        held, self.linked_blobs = self.linked_blobs, set()
         self.blob_refs.clear()
-        self.pending_blobs.clear()
         return [digest for digest in held if backend.release(digest)]
 
 
@@ -246,10 +242,11 @@ def _discard(index: dict[str, set[str]], key: str, digest: str) -> None:
 class UploadSession:
     """A blob upload in progress, whichever plane started it (the one upload table's row).
 
-    ``lock`` is held by whoever moves the upload's bytes (append, finish); the
-    global lock is never waited for while it is held except for the brief
-    commit of a finish.  ``closed`` is set, under the global lock, by whoever
-    takes the session out of the table (finish, cancel, purge).
+    ``lock`` is held by whoever moves the upload's bytes (append, finish); while
+    it is held the global lock is taken only briefly (a finish's commit, a cancel
+    after a failure), never the other way round.  ``closed`` is set, under the
+    global lock, by whoever takes the session out of the table (finish, cancel,
+    purge).
     """
 
     upload_id: str
@@ -326,6 +323,7 @@ class Backend:
         self.registries: dict[tuple[str, str], Registry] = {}
         self.blobs: BlobStore = blobs if blobs is not None else MemoryBlobStore()
         self.uploads: dict[str, UploadSession] = {}
+        self.uploads_per_registry: dict[tuple[str, str], int] = {}
         self.uploads_purged_at = float("-inf")  # time.monotonic() of the last purge
         self.blob_holders: dict[str, int] = {}
         self._transaction = threading.local()
@@ -386,10 +384,12 @@ class Backend:
 
     def reset(self) -> None:
         """Forget every registry, upload and blob (the admin route ``POST /_emulator/reset``)."""
-        with self.lock:
+        with self.transaction() as events:
+            events.append(StateReset())
             sessions = list(self.uploads.values())
             self.registries.clear()
             self.uploads.clear()
+            self.uploads_per_registry.clear()
             self.blob_holders.clear()
             for session in sessions:
                 session.closed = True

@@ -131,3 +131,19 @@ def test_freeing_never_races_a_push_of_the_same_digest(disk_server):
     assert problems == []
     freed = disk_server.backend.blob_holders.get(digest) is None
     assert disk_server.backend.blobs.exists(digest) != freed
+
+
+def test_a_blob_delete_leaves_the_images_references_counted(ecr, registry, target_backend):
+    """DELETE a blob an image uses, upload it again for a second image, delete the first
+    image: the second still pulls."""
+    layer = b"shared then deleted"
+    _, answer = registry.push_image("free/one", "a", layers=(layer,))
+    assert answer.status_code == 201
+    digest = digest_of(layer)
+    assert registry.delete(f"/v2/free/one/blobs/{digest}").status_code == 202
+    _, answer = registry.push_image("free/one", "b", layers=(layer, b"b's own"))
+    assert answer.status_code == 201
+    ecr.batch_delete_image(repositoryName="free/one", imageIds=[{"imageTag": "a"}])
+    assert registry.get(f"/v2/free/one/blobs/{digest}").content == layer
+    ecr.batch_delete_image(repositoryName="free/one", imageIds=[{"imageTag": "b"}])
+    assert not stored(target_backend, digest)

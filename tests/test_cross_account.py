@@ -434,3 +434,86 @@ def test_mounting_from_a_repository_the_caller_may_not_read_uploads_instead(
         ][0]["layerAvailability"]
         == "UNAVAILABLE"
     )
+
+
+# --- found by hostile testing --------------------------------------------------------------------
+
+
+def test_naming_another_accounts_digest_in_a_manifest_reaches_nothing(
+    owner, caller, layer, ecr_target, target_backend
+):
+    """PutImage may name any digest; only blobs uploaded or mounted into a repository are
+    served from it, so knowing another account's digest opens nothing, not even its size."""
+    caller.create_repository(repositoryName="thief")
+    manifest = json.dumps(
+        {
+            "schemaVersion": 2,
+            "mediaType": "application/vnd.oci.image.manifest.v1+json",
+            "config": {
+                "mediaType": "application/vnd.oci.image.config.v1+json",
+                "size": 0,
+                "digest": layer,
+            },
+            "layers": [],
+        }
+    )
+    caller.put_image(repositoryName="thief", imageManifest=manifest, imageTag="stolen")
+    (checked,) = caller.batch_check_layer_availability(
+        repositoryName="thief", layerDigests=[layer]
+    )["layers"]
+    assert checked["layerAvailability"] == "UNAVAILABLE"
+    with pytest.raises(ClientError) as raised:
+        caller.get_download_url_for_layer(repositoryName="thief", layerDigest=layer)
+    assert raised.value.response["Error"]["Code"] == "LayersNotFoundException"
+    assert RegistryClient(caller).get(f"/v2/thief/blobs/{layer}").status_code == 404
+    (image,) = caller.describe_images(repositoryName="thief")["imageDetails"]
+    assert image["imageSizeInBytes"] == 0  # not the owner's layer size
+    # Mounting it from nowhere fails too, and the owner's delete still frees it.
+    answer = RegistryClient(caller).post("/v2/thief/blobs/uploads/", params={"mount": layer})
+    assert answer.status_code == 202
+    owner.delete_repository(repositoryName=REPO, force=True)
+    assert not target_backend.blobs.exists(layer)
+
+
+def test_every_step_of_an_upload_needs_its_own_action(owner, caller, ecr_target):
+    """A monolithic POST (start, bytes and finish in one request) needs all three upload
+    actions, and a final PUT that carries bytes needs UploadLayerPart as well."""
+    registry = registry_of(caller, ecr_target)
+    data = b"pushed in one request"
+    only_initiate = policy(
+        allow("ecr:InitiateLayerUpload"),
+        {
+            **allow(["ecr:UploadLayerPart", "ecr:CompleteLayerUpload"]),
+            "Sid": "No",
+            "Effect": "Deny",
+        },
+    )
+    owner.set_repository_policy(repositoryName=REPO, policyText=only_initiate)
+    answer = registry.post(
+        f"/v2/{REPO}/blobs/uploads/", params={"digest": digest_of(data)}, data=data
+    )
+    assert answer.status_code == 403
+    assert answer.json()["errors"][0]["message"] == denied_message("UploadLayerPart", explicit=True)
+
+    no_parts = policy(
+        allow(["ecr:InitiateLayerUpload", "ecr:CompleteLayerUpload"]),
+        {**allow("ecr:UploadLayerPart"), "Sid": "No", "Effect": "Deny"},
+    )
+    owner.set_repository_policy(repositoryName=REPO, policyText=no_parts)
+    location = registry.post(f"/v2/{REPO}/blobs/uploads/").headers["Location"]
+    assert registry.patch(location, data=data).status_code == 403
+    answer = registry.put(location, params={"digest": digest_of(data)}, data=data)
+    assert answer.status_code == 403
+    (checked,) = owner.batch_check_layer_availability(
+        repositoryName=REPO, layerDigests=[digest_of(data)]
+    )["layers"]
+    assert checked["layerAvailability"] == "UNAVAILABLE"
+
+
+def test_a_principal_of_another_partition_does_not_name_the_caller(owner, caller):
+    china_root = {"AWS": f"arn:aws-cn:iam::{CALLER}:root"}
+    owner.set_repository_policy(
+        repositoryName=REPO, policyText=policy(allow("ecr:DescribeImages", china_root))
+    )
+    code, _ = error_of(lambda: caller.describe_images(registryId=OWNER, repositoryName=REPO))
+    assert code == "AccessDeniedException"

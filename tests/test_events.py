@@ -140,3 +140,46 @@ def test_a_failing_subscriber_never_fails_the_request(ecr, target_backend, caplo
         unsubscribe()
     assert ecr.describe_repositories()["repositories"][0]["repositoryName"] == REPO
     assert "subscriber bug" in caplog.text
+
+
+def test_mounts_and_blob_deletes_are_announced(ecr, heard):
+    ecr.create_repository(repositoryName=REPO)
+    ecr.create_repository(repositoryName="events/other")
+    registry = RegistryClient(ecr)
+    digest = registry.push_blob(REPO, b"mounted")
+    answer = registry.post(
+        "/v2/events/other/blobs/uploads/", params={"mount": digest, "from": REPO}
+    )
+    assert answer.status_code == 201
+    assert registry.delete(f"/v2/events/other/blobs/{digest}").status_code == 202
+    assert heard[-2:] == [
+        events.LayerMounted("123456789012", "us-east-1", "events/other", digest, REPO),
+        events.LayerUnlinked("123456789012", "us-east-1", "events/other", digest),
+    ]
+
+
+def test_a_pull_the_client_cannot_accept_is_no_pull(ecr, heard):
+    ecr.create_repository(repositoryName=REPO)
+    registry = RegistryClient(ecr)
+    registry.push_image(REPO, "latest")
+    heard.clear()
+    answer = registry.get(
+        f"/v2/{REPO}/manifests/latest",
+        headers={"Accept": "application/vnd.docker.distribution.manifest.v2+json"},
+    )
+    assert answer.status_code == 404
+    assert heard == []
+    (image,) = ecr.describe_images(repositoryName=REPO)["imageDetails"]
+    assert "lastRecordedPullTime" not in image
+
+
+def test_reset_is_announced(ecr_server):
+    seen: list[object] = []
+    unsubscribe = ecr_server.backend.events.subscribe(seen.append)
+    try:
+        import requests
+
+        assert requests.post(ecr_server.url + "/_emulator/reset", timeout=5).status_code == 200
+    finally:
+        unsubscribe()
+    assert seen == [events.StateReset()]

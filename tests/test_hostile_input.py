@@ -419,3 +419,81 @@ def test_registry_rejects_forged_and_foreign_passwords(registry, ecr_server):
         )
         # 431: a header past the server's limit is refused before it is read
         assert answer.status_code in (401, 431), (password[:20], answer.text)
+
+
+# --- found by hostile testing --------------------------------------------------------------------
+
+
+def test_a_long_hostile_authorization_header_answers_at_once(ecr_server):
+    """A regex search over "Credential=" * 6000 took seconds while holding the interpreter."""
+    started = time.perf_counter()
+    answer = requests.post(
+        ecr_server.url + "/",
+        data="{}",
+        headers={
+            "Content-Type": JSON_11,
+            "X-Amz-Target": f"{ECR}.DescribeRepositories",
+            "Authorization": "Credential=" * 5900,
+        },
+        timeout=10,
+    )
+    assert time.perf_counter() - started < 1
+    assert answer.status_code == 403
+    assert answer.json()["__type"] == "IncompleteSignatureException"
+
+
+def test_a_content_range_with_huge_numbers_is_416(registry):
+    location = registry.post(f"/v2/{REPO}/blobs/uploads/").headers["Location"]
+    answer = registry.patch(location, data=b"abc", headers={"Content-Range": "0-" + "9" * 5000})
+    assert answer.status_code == 416
+    assert error_codes(answer) == ["BLOB_UPLOAD_INVALID"]
+
+
+def test_a_schema1_signature_nested_deep_is_manifest_invalid(registry):
+    protected = base64.urlsafe_b64encode(nested(100_000).encode()).decode()
+    manifest = {
+        "schemaVersion": 1,
+        "name": REPO,
+        "tag": "old",
+        "fsLayers": [],
+        "signatures": [{"protected": protected}],
+    }
+    answer = registry.put_manifest(
+        REPO,
+        "old",
+        json.dumps(manifest).encode(),
+        "application/vnd.docker.distribution.manifest.v1+prettyjws",
+    )
+    assert answer.status_code == 400
+    assert error_codes(answer) == ["MANIFEST_INVALID"]
+
+
+@pytest.mark.parametrize("subject", [{"digest": [1]}, {"digest": {"x": 1}}, "sha256:abc", [1]])
+def test_a_subject_that_is_no_descriptor_stores_nothing(post, subject):
+    manifest = json.loads(docker_manifest("subject"))
+    manifest["subject"] = subject
+    body = {"repositoryName": REPO, "imageManifest": json.dumps(manifest), "imageTag": "s"}
+    payload = clean(post("PutImage", body))
+    assert payload["__type"] == "InvalidParameterException"
+    listed = clean(post("ListImages", {"repositoryName": REPO}))["imageIds"]
+    assert "s" not in {image_id.get("imageTag") for image_id in listed}
+
+
+def test_digests_no_file_can_have_are_absent_on_disk(tmp_path):
+    """Over-long or upper-case digests name no blob: never a file-system error."""
+    from ecr_emulator.blobstore import FilesystemBlobStore
+    from ecr_emulator.server import BackgroundServer, EmulatorApp
+    from ecr_emulator.state import Backend
+
+    server = BackgroundServer(EmulatorApp(Backend(blobs=FilesystemBlobStore(tmp_path)))).start()
+    try:
+        ecr = ecr_client(endpoint_url=server.url)
+        ecr.create_repository(repositoryName="odd/long")
+        manifest = json.loads(docker_manifest("long"))
+        manifest["config"]["digest"] = "sha256:" + "ab" + "c" * 400
+        manifest["layers"][0]["digest"] = "sha256:" + "A" * 64
+        ecr.put_image(repositoryName="odd/long", imageManifest=json.dumps(manifest), imageTag="t")
+        ecr.batch_delete_image(repositoryName="odd/long", imageIds=[{"imageTag": "t"}])
+        ecr.delete_repository(repositoryName="odd/long", force=True)
+    finally:
+        server.stop()

@@ -393,12 +393,12 @@ def test_put_image_into_missing_repository(ecr):
     ("tag", "expected"),
     [
         ("bad tag", "InvalidParameterException"),
-        ("-leading", "InvalidParameterException"),
+        ("plus+sign", "InvalidParameterException"),
         ("a/b", "InvalidParameterException"),
         ("sha256:abc", "InvalidParameterException"),
         ("t" * 301, "InvalidParameterException"),
     ],
-    ids=["space", "leading-dash", "slash", "colon", "too-long"],
+    ids=["space", "plus", "slash", "colon", "too-long"],
 )
 def test_put_image_rejects_bad_tags(ecr, repo, tag, expected):
     code, message = put_error(ecr, docker_manifest("a"), imageTag=tag)

@@ -135,11 +135,17 @@ def test_the_host_names_the_registry_and_the_token_the_caller():
     registry = RegistryClient(china)
     assert registry.base == "https://123456789012.dkr.ecr.cn-north-1.amazonaws.com.cn"
     assert registry.get("/v2/far/tags/list").json() == {"name": "far", "tags": []}
-    # Another account's registry host: the same caller, judged by that account's policies.
-    elsewhere = RegistryClient(china, "https://999999999999.dkr.ecr.eu-west-1.amazonaws.com")
+    # Another account's registry host in the same region: the same caller, judged by
+    # that account's policies.
+    elsewhere = RegistryClient(china, "https://999999999999.dkr.ecr.cn-north-1.amazonaws.com.cn")
     answer = elsewhere.get("/v2/far/tags/list")
     assert answer.status_code == 403
     assert answer.json()["errors"][0]["code"] == "DENIED"
+    # Another region's registries: a password is for its own region only.
+    far_away = RegistryClient(china, "https://123456789012.dkr.ecr.eu-west-1.amazonaws.com")
+    answer = far_away.get("/v2/far/tags/list")
+    assert answer.status_code == 401
+    assert answer.json()["errors"][0]["code"] == "UNAUTHORIZED"
 
 
 @mock_ecr

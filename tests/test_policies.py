@@ -288,3 +288,14 @@ def test_policy_longer_than_the_model_allows_is_a_validation_error(ecr_target, r
     assert error_of(unchecked.get_repository_policy, repositoryName=repo)["Code"] == (
         "RepositoryPolicyNotFoundException"
     )
+
+
+@pytest.mark.parametrize("element", ["Resource", "NotResource"])
+def test_a_resource_element_is_refused_as_ecr_refuses_it(ecr, repo, element):
+    """A repository policy applies to its repository (aws/aws-cdk#3583)."""
+    text = policy(statement(**{element: "arn:aws:ecr:us-east-1:123456789012:repository/other"}))
+    error = error_of(ecr.set_repository_policy, repositoryName=repo, policyText=text)
+    assert error["Message"] == (
+        "Invalid parameter at 'PolicyText' failed to satisfy constraint: "
+        "'Invalid repository policy provided'"
+    )

@@ -68,7 +68,7 @@ def test_bad_tag_parameter_is_tag_invalid(registry):
     manifest, answer = client.push_image(REPOSITORY, "seed")
     answer = client.put(
         f"/v2/{REPOSITORY}/manifests/{manifest_digest(manifest)}",
-        params={"tag": "-not-a-tag"},
+        params={"tag": "not+a+tag"},
         data=answer.request.body,
         headers={"Content-Type": OCI_MANIFEST},
     )

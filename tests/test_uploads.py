@@ -6,6 +6,7 @@ real stores and real threads, where an HTTP client could not time the race.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import io
 import threading
@@ -270,3 +271,19 @@ def test_uploads_in_progress_are_bounded_per_registry(caller, backend, monkeypat
     other = Caller(backend, "111111111111", "us-east-1")
     repositories.create(other, None, REPO)
     uploads.start(other, None, REPO)  # another account is not held back by this one
+
+
+def test_a_sha512_finish_racing_a_cancel_answers_cleanly(caller, backend):
+    """The sha512 check re-reads the upload; a cancel meanwhile makes it UnknownUpload."""
+    for _ in range(20):
+        upload = start(caller)
+        data = b"x" * (4 * 1024 * 1024)
+        uploads.append(caller, upload, io.BytesIO(data))
+        digest = "sha512:" + hashlib.sha512(data).hexdigest()
+        with ThreadPoolExecutor(2) as pool:
+            finishing = pool.submit(uploads.finish, caller, upload, [digest])
+            pool.submit(uploads.cancel, caller, upload).result()
+            with contextlib.suppress(uploads.UnknownUpload):  # the cancel came first
+                assert finishing.result() == len(data)
+    assert backend.uploads == {}
+    assert upload_files(backend) == []

@@ -13,9 +13,11 @@ functions that take the ``Caller`` first:
 - ``resource_tags``   — tags on repositories, addressed by ARN
 - ``authorization``   — registry passwords and who a registry request is
 
-Every change happens inside ``Backend.transaction()``: the lock is held for
-as short as the change needs (never while a client's body is read), and the
-events it appends are published to subscribers after the lock is let go.
+Every change is made holding ``Backend.lock`` for as short as it needs (never
+while a client's body is read), and every change that others may want to know
+of inside ``Backend.transaction()``, whose events are published to subscribers
+after the lock is let go.  Bookkeeping of uploads in progress (start, cancel,
+purge) takes the lock without publishing.
 """
 
 from .caller import Caller

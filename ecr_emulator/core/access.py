@@ -1,7 +1,9 @@
 """The one access check: may this caller do this ECR action on this repository?
 
-Every repository a request reaches is resolved here, by both planes, with the
-IAM action it needs (``ecr:BatchGetImage``, ...).  The caller's own account
+Every repository a caller's request reaches is resolved here, by both planes,
+with the IAM action it needs (``ecr:BatchGetImage``, ...).  (A layer download
+URL carries no caller: like an S3 pre-signed URL, it was signed by a request
+that passed this check, and ``core.blobs`` honours it until it expires.)  The caller's own account
 is allowed (identity policies are a later feature and will be checked here
 too); another account is allowed only where that repository's policy has an
 Allow for the action whose Principal names the caller's account, and no Deny
@@ -16,7 +18,7 @@ what they resolved cannot change before they act on it.
 
 from __future__ import annotations
 
-from ..arns import repository_arn
+from ..arns import partition_for, repository_arn
 from ..errors import ServiceError, repository_not_found
 from ..state import Registry, Repository
 from .caller import Caller
@@ -42,7 +44,9 @@ def authorize(caller: Caller, repository: Repository, action: str) -> None:
     """Raise ``AccessDeniedException`` unless ``caller`` may do ``action`` on ``repository``."""
     if repository.registry.account_id == caller.account:
         return
-    decision = decide(repository.policy_document, caller.account, action)
+    registry = repository.registry
+    partition = partition_for(registry.region)
+    decision = decide(repository.policy_document, caller.account, partition, action)
     if decision is not Decision.ALLOW:
         raise access_denied(caller, action, repository.arn, decision)
 
@@ -74,6 +78,7 @@ def own_registry(caller: Caller, registry_id: str | None, action: str, name: str
     return caller.backend.ensure_registry(account, caller.region)
 
 
-def readable_registry(caller: Caller, registry_id: str | None) -> Registry | None:
-    """The registry a listing reads (None when it was never written to: nothing to list)."""
-    return caller.backend.find_registry(registry_id or caller.account, caller.region)
+def own_registry_if_any(caller: Caller) -> Registry | None:
+    """The caller's own registry for a listing or a read of its settings; None when it was
+    never written to (nothing to list), and not made by reading."""
+    return caller.backend.find_registry(caller.account, caller.region)

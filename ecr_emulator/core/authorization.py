@@ -5,7 +5,8 @@ for.  On AWS the token of one principal works at any registry that principal
 may reach; here the registry a request reaches is the one its host names
 (``<account>.dkr.ecr.<region>.amazonaws.com`` in-process) or, where every
 registry shares one host (the server), the one the password was issued for.
-Either way the request is judged as the account that asked for the password,
+(A password is for the registries of its own region.)  Either way the request
+is judged as the account that asked for the password,
 so a password obtained with ``registryIds=[other]`` opens nothing that other
 account's repository policies do not open.
 """
@@ -17,7 +18,7 @@ import re
 from dataclasses import dataclass
 
 from ..state import Backend
-from ..tokens import encode_authorization_token, issue_password, verify_password
+from ..tokens import InvalidToken, encode_authorization_token, issue_password, verify_password
 from .caller import Caller
 
 _AWS_REGISTRY_HOST = re.compile(
@@ -61,11 +62,13 @@ def registry_request(backend: Backend, password: str, host: str | None) -> Regis
     """The caller and target registry of a request with this password (``InvalidToken``
     if it is forged or expired) sent to ``host``."""
     grant = verify_password(backend, password)
-    registry_id, region = grant.registry, grant.region
+    registry_id = grant.registry
     named = _AWS_REGISTRY_HOST.fullmatch(host or "")
     if named is not None:
-        registry_id, region = named[1], named[2]
-    return RegistryRequest(Caller(backend, grant.account, region, "ecr", host), registry_id)
+        if named[2] != grant.region:  # a password is for one region's registries
+            raise InvalidToken("the token is for another region")
+        registry_id = named[1]
+    return RegistryRequest(Caller(backend, grant.account, grant.region, "ecr", host), registry_id)
 
 
 def anonymous_request(

@@ -12,34 +12,43 @@ never leave a repository pointing at missing bytes.
 from __future__ import annotations
 
 import datetime as _dt
+import logging
 from typing import BinaryIO
 
 from ..arns import dns_suffix_for
 from ..errors import ServiceError
-from ..events import BlobFreed
+from ..events import BlobFreed, LayerMounted, LayerUnlinked
 from ..state import Backend, Repository
 from ..tokens import DOWNLOAD, InvalidToken, sign_claims, verify_claims
 from . import access
 from .caller import Caller
+
+log = logging.getLogger(__name__)
 
 DOWNLOAD_URL_LIFETIME = _dt.timedelta(hours=1)
 DOWNLOAD_PATH = "/_emulator/layers/"
 
 
 def free(backend: Backend, digests: list[str], events: list[object]) -> None:
-    """Delete the bytes of ``digests``, which no repository holds any more (lock held)."""
+    """Delete the bytes of ``digests``, which no repository holds any more (lock held).
+    A store that fails to delete one leaves its bytes behind (logged), never the state
+    half-changed: the change that released them has happened."""
     for digest in digests:
         if backend.blob_holders.get(digest):  # held again meanwhile (same transaction)
             continue
-        backend.blobs.delete(digest)
+        try:
+            backend.blobs.delete(digest)
+        except OSError:
+            log.exception("could not delete the bytes of %s; they stay on disk", digest)
+            continue
         events.append(BlobFreed(digest))
 
 
-def served_size(caller: Caller, repository: Repository, digest: str) -> int | None:
+def served_size(backend: Backend, repository: Repository, digest: str) -> int | None:
     """The size of ``digest`` if ``repository`` may serve it, else None (lock held)."""
     if not repository.holds_blob(digest):
         return None
-    return caller.backend.blobs.size(digest)
+    return backend.blobs.size(digest)
 
 
 def layer_sizes(
@@ -48,7 +57,7 @@ def layer_sizes(
     """The size of each of ``digests`` the repository serves (None for the others)."""
     with caller.backend.lock:
         repository = access.repository(caller, registry_id, name, action)
-        return {digest: served_size(caller, repository, digest) for digest in digests}
+        return {digest: served_size(caller.backend, repository, digest) for digest in digests}
 
 
 def open_blob(
@@ -74,6 +83,8 @@ def unlink(caller: Caller, registry_id: str | None, name: str, digest: str) -> b
         released = repository.unlink_blob(digest)
         if released is None:
             return False
+        registry = repository.registry
+        events.append(LayerUnlinked(registry.account_id, registry.region, name, digest))
         if released:
             free(caller.backend, [digest], events)
         return True
@@ -85,7 +96,7 @@ def mount(
     """Link a blob into repository ``name`` from ``source_name`` of the same registry (any
     repository of it the caller may read, when no source is named); whether it could."""
     backend = caller.backend
-    with backend.transaction():
+    with backend.transaction() as events:
         target = access.repository(caller, registry_id, name, "ecr:InitiateLayerUpload")
         registry = target.registry
         if source_name is not None:
@@ -94,13 +105,16 @@ def mount(
         else:
             candidates = list(registry.repositories.values())
         for candidate in candidates:
-            if served_size(caller, candidate, digest) is None:
+            if served_size(backend, candidate, digest) is None:
                 continue
             try:
                 access.authorize(caller, candidate, "ecr:BatchGetImage")
             except ServiceError:
                 continue
-            target.link_blob(digest)
+            if target.link_blob(digest):
+                events.append(
+                    LayerMounted(registry.account_id, registry.region, name, digest, candidate.name)
+                )
             return True
         return False
 
@@ -122,7 +136,7 @@ def download_url(caller: Caller, registry_id: str | None, name: str, digest: str
     backend = caller.backend
     with backend.lock:
         repository = access.repository(caller, registry_id, name, "ecr:GetDownloadUrlForLayer")
-        if served_size(caller, repository, digest) is None:
+        if served_size(caller.backend, repository, digest) is None:
             return None
         registry = repository.registry
         claims = {

@@ -19,24 +19,17 @@ import re
 from enum import Enum
 from typing import Any
 
+from ..protocol.model import member_limit
 from ..wildcard import matches
 
-MAX_POLICY_LENGTH = 10240
-_STATEMENT_KEYS = {
-    "Sid",
-    "Effect",
-    "Principal",
-    "NotPrincipal",
-    "Action",
-    "NotAction",
-    "Resource",
-    "NotResource",
-    "Condition",
-}
+MAX_POLICY_LENGTH = member_limit("SetRepositoryPolicy", "policyText")
+# A repository policy applies to its repository: ECR refuses a Resource element ("Invalid
+# repository policy provided": aws/aws-cdk#3583, awsdocs/amazon-ecr-user-guide#20).
+_STATEMENT_KEYS = {"Sid", "Effect", "Principal", "NotPrincipal", "Action", "NotAction", "Condition"}
 _ACTION = re.compile(r"\*|[A-Za-z0-9-]+:[A-Za-z0-9*?]+")
 _VERSIONS = {"2012-10-17", "2008-10-17"}
 _ACCOUNT = re.compile(r"\d{12}")
-_ROOT_ARN = re.compile(r"arn:aws(?:-cn|-us-gov)?:iam::(\d{12}):root")
+_ROOT_ARN = re.compile(r"arn:(aws|aws-cn|aws-us-gov):iam::(\d{12}):root")
 
 
 class PolicyError(ValueError):
@@ -108,9 +101,6 @@ def _check_statement(statement: Any) -> None:
     for action in _strings(statement.get("Action", statement.get("NotAction"))):
         if not _ACTION.fullmatch(action):
             raise PolicyError(f"invalid action '{action}'")
-    for key in ("Resource", "NotResource"):
-        if key in statement:
-            _strings(statement[key])
     condition = statement.get("Condition")
     if condition is not None and not (
         isinstance(condition, dict) and all(isinstance(block, dict) for block in condition.values())
@@ -118,8 +108,9 @@ def _check_statement(statement: Any) -> None:
         raise PolicyError("Condition must map operators to objects")
 
 
-def _names_account(principal: Any, account: str) -> bool:
-    """Whether a Principal element names ``account`` (its id, its root ARN, or everyone)."""
+def _names_account(principal: Any, account: str, partition: str) -> bool:
+    """Whether a Principal element names ``account`` (its id, its root ARN in the
+    repository's partition, or everyone)."""
     if principal == "*":
         return True
     if not isinstance(principal, dict):
@@ -129,16 +120,16 @@ def _names_account(principal: Any, account: str) -> bool:
         if value in ("*", account):
             return True
         root = _ROOT_ARN.fullmatch(value) if isinstance(value, str) else None
-        if root is not None and root[1] == account:
+        if root is not None and (root[1], root[2]) == (partition, account):
             return True
     return False
 
 
-def _applies(statement: dict[str, Any], account: str, action: str) -> bool:
+def _applies(statement: dict[str, Any], account: str, partition: str, action: str) -> bool:
     if "Principal" in statement:
-        principal_matches = _names_account(statement["Principal"], account)
+        principal_matches = _names_account(statement["Principal"], account, partition)
     else:
-        principal_matches = not _names_account(statement["NotPrincipal"], account)
+        principal_matches = not _names_account(statement["NotPrincipal"], account, partition)
     if not principal_matches:
         return False
     if "Action" in statement:
@@ -146,13 +137,14 @@ def _applies(statement: dict[str, Any], account: str, action: str) -> bool:
     return not any(matches(p, action, ignore_case=True) for p in _strings(statement["NotAction"]))
 
 
-def decide(document: dict[str, Any] | None, account: str, action: str) -> Decision:
-    """What ``document`` says about ``account`` doing ``action`` (``ecr:BatchGetImage``)."""
+def decide(document: dict[str, Any] | None, account: str, partition: str, action: str) -> Decision:
+    """What ``document`` (a policy of a repository in ``partition``) says about ``account``
+    doing ``action`` (``ecr:BatchGetImage``)."""
     if document is None:
         return Decision.IMPLICIT_DENY
     allowed = False
     for statement in _statements(document):
-        if not _applies(statement, account, action):
+        if not _applies(statement, account, partition, action):
             continue
         if statement["Effect"] == "Deny":
             return Decision.EXPLICIT_DENY

@@ -11,11 +11,12 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Sequence
-from typing import Any, TypeVar
+from dataclasses import dataclass
 
+from ..digests import algorithm_of, digest_of
 from ..errors import ServiceError, image_not_found, invalid_parameter
 from ..events import ImageDeleted, ImagePulled, ImagePushed, TagMoved, TagRemoved
-from ..manifests import ManifestError, ParsedManifest, digest_algorithm, digest_of, parse_manifest
+from ..manifests import ManifestError, ParsedManifest, parse_manifest
 from ..media_types import INDEX_TYPES
 from ..pagination import paginate_in_order
 from ..state import Image, Repository
@@ -24,10 +25,11 @@ from . import access
 from .blobs import free
 from .caller import Caller
 
-T = TypeVar("T")
-
-# ECR's tag rule (the model's ImageTag: 1 to 300 characters), for both planes.
-TAG_PATTERN = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,299}")
+# ECR's tag rule, for both planes: its own regex (quoted in ECR's answers: "Invalid parameter
+# at 'imageTag' failed to satisfy constraint: 'must satisfy regular expression
+# '[a-zA-Z0-9-_.]+''") within the model's ImageTag length, 1 to 300.
+TAG_REGEX = "[a-zA-Z0-9-_.]+"
+TAG_PATTERN = re.compile(f"(?={TAG_REGEX}$).{{1,300}}")
 IMAGE_ID_DIGEST = re.compile(r"[a-zA-Z0-9-_+.]+:[a-fA-F0-9]+")
 
 
@@ -93,7 +95,7 @@ def put_image(
     parsed = parse(manifest, media_type, infer=infer_media_type)
     algorithm = "sha256"
     if expected_digest is not None:
-        algorithm = digest_algorithm(expected_digest) or ""
+        algorithm = algorithm_of(expected_digest) or ""
         if not algorithm:
             raise invalid_parameter("imageDigest", f"Invalid image digest '{expected_digest}'")
     digest = digest_of(parsed.digest_payload, algorithm)
@@ -105,7 +107,7 @@ def put_image(
         )
     for tag in tags:
         if not is_valid_tag(tag):
-            raise invalid_parameter("imageTag", f"Invalid image tag '{tag}'")
+            raise invalid_parameter("imageTag", f"must satisfy regular expression '{TAG_REGEX}'")
     text = manifest if isinstance(manifest, str) else manifest.decode("utf-8")
     with backend.transaction() as events:
         repository = access.repository(caller, registry_id, name, "ecr:PutImage")
@@ -172,7 +174,9 @@ def _image_size(caller: Caller, repository: Repository, parsed: ParsedManifest) 
         return max((child.size for child in children if child is not None), default=0)
     if parsed.layers_size or not parsed.blob_digests:
         return parsed.layers_size
-    sizes = (caller.backend.blobs.size(digest) for digest in parsed.blob_digests)
+    # Only blobs this repository holds: the size of another account's blob is not ours to tell.
+    held = [d for d in parsed.blob_digests if repository.holds_blob(d)]
+    sizes = (caller.backend.blobs.size(digest) for digest in held)
     return sum(size for size in sizes if size is not None)
 
 
@@ -197,36 +201,41 @@ def _require_references(caller: Caller, repository: Repository, parsed: ParsedMa
 # --- reading images --------------------------------------------------------------------------
 
 
-def failure(image_id: dict[str, str], code: str, reason: str) -> dict[str, Any]:
-    """The model's ``ImageFailure`` structure."""
-    return {"imageId": image_id, "failureCode": code, "failureReason": reason}
+@dataclass(frozen=True, slots=True)
+class ImageFailure:
+    """Why an image id names no image it may be used for: ECR's ``ImageFailureCode`` and
+    reason (BatchGetImage and BatchDeleteImage report these per id)."""
+
+    image_id: dict[str, str]
+    code: str
+    reason: str
 
 
-def resolve_image_id(repository: Repository, image_id: dict[str, str]) -> Image | dict[str, Any]:
+def resolve_image_id(repository: Repository, image_id: dict[str, str]) -> Image | ImageFailure:
     """The image an ``ImageIdentifier`` names, or the failure entry ECR reports for it."""
     digest, tag = image_id.get("imageDigest"), image_id.get("imageTag")
     if digest is None and tag is None:
-        return failure(
+        return ImageFailure(
             image_id,
             "MissingDigestAndTag",
             "Invalid request parameters: both tag and digest cannot be null",
         )
     if digest is not None and not IMAGE_ID_DIGEST.fullmatch(digest):
-        return failure(
+        return ImageFailure(
             image_id,
             "InvalidImageDigest",
             "Invalid request parameters: image digest should satisfy the regex '[a-zA-Z0-9-_+.]+:[a-fA-F0-9]+'",
         )
     if tag is not None and not is_valid_tag(tag):
-        return failure(
+        return ImageFailure(
             image_id,
             "InvalidImageTag",
-            "Invalid request parameters: image tag should satisfy the regex '[a-zA-Z0-9-_.]+'",
+            f"Invalid request parameters: image tag should satisfy the regex '{TAG_REGEX}'",
         )
     if tag is not None:
         image = repository.image_for_tag(tag)
         if image is not None and digest is not None and image.digest != digest:
-            return failure(
+            return ImageFailure(
                 image_id,
                 "ImageTagDoesNotMatchDigest",
                 "Invalid request parameters: given tag does not map to the given digest",
@@ -234,7 +243,7 @@ def resolve_image_id(repository: Repository, image_id: dict[str, str]) -> Image 
     else:
         image = repository.images.get(digest)  # type: ignore[arg-type]
     if image is None:
-        return failure(image_id, "ImageNotFound", "Requested image not found")
+        return ImageFailure(image_id, "ImageNotFound", "Requested image not found")
     return image
 
 
@@ -255,22 +264,22 @@ def get_images(
     name: str,
     image_ids: list[dict[str, str]],
     accepted_media_types: list[str] | None = None,
-) -> tuple[Repository, list[tuple[Image, dict[str, str]]], list[dict[str, Any]]]:
+) -> tuple[Repository, list[tuple[Image, dict[str, str]]], list[ImageFailure]]:
     """BatchGetImage: (repository, [(image, the id that named it)], failures); a pull of each."""
     backend = caller.backend
     found_images: list[tuple[Image, dict[str, str]]] = []
-    failures: list[dict[str, Any]] = []
+    failures: list[ImageFailure] = []
     with backend.transaction() as events:
         repository = access.repository(caller, registry_id, name, "ecr:BatchGetImage")
         now = backend.now()
         registry = repository.registry
         for image_id in unique_ids(image_ids):
             found = resolve_image_id(repository, image_id)
-            if isinstance(found, dict):
+            if isinstance(found, ImageFailure):
                 failures.append(found)
             elif accepted_media_types and found.media_type not in accepted_media_types:
                 failures.append(
-                    failure(
+                    ImageFailure(
                         image_id,
                         "ImageNotFound",
                         f"Requested image is stored as {found.media_type}, which is not in "
@@ -292,14 +301,12 @@ _ID_CONSTRAINTS = {
         "imageDigest",
         f"must satisfy regular expression '{IMAGE_ID_DIGEST.pattern}'",
     ),
-    "InvalidImageTag": ("imageTag", "must satisfy regular expression '[a-zA-Z0-9-_.]+'"),
+    "InvalidImageTag": ("imageTag", f"must satisfy regular expression '{TAG_REGEX}'"),
 }
 
 
-def _describe_failure(
-    repository: Repository, image_id: dict[str, str], found: dict[str, Any]
-) -> ServiceError:
-    code = found["failureCode"]
+def _describe_failure(repository: Repository, found: ImageFailure) -> ServiceError:
+    image_id, code = found.image_id, found.code
     if code in _ID_CONSTRAINTS:
         return invalid_parameter(*_ID_CONSTRAINTS[code])
     if code == "ImageNotFound":
@@ -307,7 +314,7 @@ def _describe_failure(
         tag = image_id.get("imageTag", "null")
         shown = f"{{imageDigest:'{digest}', imageTag:'{tag}'}}"
         return image_not_found(shown, repository.name, repository.registry.account_id)
-    return invalid_parameter("imageIds", found["failureReason"])
+    return invalid_parameter("imageIds", found.reason)
 
 
 def find_image(repository: Repository, reference: str) -> Image | None:
@@ -317,14 +324,34 @@ def find_image(repository: Repository, reference: str) -> Image | None:
     return repository.image_for_tag(reference)
 
 
+class NotAcceptable(Exception):
+    """The image is stored as a media type the client did not say it accepts."""
+
+    def __init__(self, image: Image) -> None:
+        super().__init__(image.media_type)
+        self.image = image
+
+
 def get_manifest(
-    caller: Caller, registry_id: str | None, name: str, reference: str, *, pull: bool
+    caller: Caller,
+    registry_id: str | None,
+    name: str,
+    reference: str,
+    *,
+    pull: bool,
+    accepted: set[str] | None = None,
 ) -> Image | None:
-    """The image a registry GET (``pull``: recorded as a pull) or HEAD names, or None."""
+    """The image a registry GET (``pull``: recorded as a pull) or HEAD names, or None;
+    ``NotAcceptable``, and no pull recorded, when ``accepted`` media types (the client's
+    Accept headers; empty or ``*/*``: anything) leave the image's own type out."""
     with caller.backend.transaction() as events:
         repository = access.repository(caller, registry_id, name, "ecr:BatchGetImage")
         image = find_image(repository, reference)
-        if image is not None and pull:
+        if image is None:
+            return None
+        if accepted and "*/*" not in accepted and image.media_type not in accepted:
+            raise NotAcceptable(image)
+        if pull:
             image.last_pulled_at = caller.backend.now()
             registry = repository.registry
             events.append(ImagePulled(registry.account_id, registry.region, name, image.digest))
@@ -343,17 +370,17 @@ def _delete(caller: Caller, repository: Repository, image: Image, events: list[o
 
 def delete_images(
     caller: Caller, registry_id: str | None, name: str, image_ids: list[dict[str, str]]
-) -> tuple[list[dict[str, str]], list[dict[str, Any]]]:
+) -> tuple[list[dict[str, str]], list[ImageFailure]]:
     """BatchDeleteImage: the image ids deleted and the failures.  A tag of an image that has
     other tags only loses that tag; an image an index lists is not deleted."""
     deleted: list[dict[str, str]] = []
-    failures: list[dict[str, Any]] = []
+    failures: list[ImageFailure] = []
     with caller.backend.transaction() as events:
         repository = access.repository(caller, registry_id, name, "ecr:BatchDeleteImage")
         registry = repository.registry
         for image_id in unique_ids(image_ids):
             found = resolve_image_id(repository, image_id)
-            if isinstance(found, dict):
+            if isinstance(found, ImageFailure):
                 failures.append(found)
                 continue
             tag = image_id.get("imageTag")
@@ -366,7 +393,7 @@ def delete_images(
                 continue
             if found.digest in repository.index_parents:
                 failures.append(
-                    failure(
+                    ImageFailure(
                         image_id,
                         "ImageReferencedByManifestList",
                         "Requested image is referenced by an image index in this repository",
@@ -445,8 +472,8 @@ def describe_images(
             images = []
             for image_id in unique_ids(image_ids):
                 found = resolve_image_id(repository, image_id)
-                if isinstance(found, dict):
-                    raise _describe_failure(repository, image_id, found)
+                if isinstance(found, ImageFailure):
+                    raise _describe_failure(repository, found)
                 if wanted(found):
                     images.append(found)
             return repository, images, None

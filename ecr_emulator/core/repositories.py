@@ -131,7 +131,7 @@ def describe(
                 repository_arn(registry_id, caller.region, "*"),
                 Decision.IMPLICIT_DENY,
             )
-        registry = access.readable_registry(caller, None)
+        registry = access.own_registry_if_any(caller)
         if registry is None:
             return [], None
         return paginate_in_order(
@@ -195,9 +195,8 @@ def set_scan_on_push(
         return repository
 
 
-def describe_registry(caller: Caller) -> dict[str, Any]:
-    """The caller's registry settings (read without creating the registry)."""
+def replication_rules(caller: Caller) -> list[dict[str, Any]]:
+    """The caller's registry's replication rules (read without creating the registry)."""
     with caller.backend.lock:
-        registry = access.readable_registry(caller, None)
-        rules = [dict(rule) for rule in registry.replication_rules] if registry else []
-    return {"registryId": caller.account, "replicationConfiguration": {"rules": rules}}
+        registry = access.own_registry_if_any(caller)
+        return [dict(rule) for rule in registry.replication_rules] if registry else []

@@ -26,6 +26,15 @@ def image_result(
     }
 
 
+def failure_result(failure: images.ImageFailure) -> dict[str, Any]:
+    """The model's ``ImageFailure`` structure."""
+    return {
+        "imageId": failure.image_id,
+        "failureCode": failure.code,
+        "failureReason": failure.reason,
+    }
+
+
 def image_detail(repository: Repository, image: Image) -> dict[str, Any]:
     """The model's ``ImageDetail`` structure."""
     return {
@@ -81,7 +90,7 @@ def batch_get_image(
     )
     owner, name = repository.registry.account_id, repository.name
     results = [image_result(owner, name, image, image_id) for image, image_id in found]
-    return {"images": results, "failures": failures}
+    return {"images": results, "failures": [failure_result(f) for f in failures]}
 
 
 @operation("BatchDeleteImage")
@@ -93,7 +102,7 @@ def batch_delete_image(
     registry_id: str | None = None,
 ) -> dict[str, Any]:
     deleted, failures = images.delete_images(caller, registry_id, repository_name, image_ids)
-    return {"imageIds": deleted, "failures": failures}
+    return {"imageIds": deleted, "failures": [failure_result(f) for f in failures]}
 
 
 @operation("DescribeImages")

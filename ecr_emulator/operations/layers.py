@@ -10,10 +10,18 @@ from typing import Any
 
 from ..blobstore import DigestMismatch
 from ..core import Caller, blobs, uploads
+from ..digests import is_valid_digest
 from ..errors import ServiceError, invalid_parameter
-from ..manifests import is_valid_digest
 from ..state import UploadSession
 from . import operation
+
+
+def _not_found(caller: Caller, registry_id: str | None, name: str, upload_id: str) -> ServiceError:
+    return ServiceError(
+        "UploadNotFoundException",
+        f"The upload with id '{upload_id}' does not exist in the repository with name "
+        f"'{name}' in the registry with id '{registry_id or caller.account}'",
+    )
 
 
 def _upload(
@@ -22,11 +30,7 @@ def _upload(
     try:
         return uploads.session(caller, registry_id, name, upload_id, action)
     except uploads.UnknownUpload:
-        raise ServiceError(
-            "UploadNotFoundException",
-            f"The upload with id '{upload_id}' does not exist in the repository with name "
-            f"'{name}' in the registry with id '{registry_id or caller.account}'",
-        ) from None
+        raise _not_found(caller, registry_id, name, upload_id) from None
 
 
 @operation("InitiateLayerUpload")
@@ -75,9 +79,8 @@ def upload_layer_part(
         size = uploads.append(caller, upload, io.BytesIO(data), None, part_first_byte)
     except uploads.UploadOffsetMismatch as error:  # out of order, or a /v2/ chunk got in first
         raise invalid_part(error.size) from None
-    except uploads.UnknownUpload:  # finished or cancelled meanwhile: UploadNotFound
-        _upload(caller, registry_id, repository_name, upload_id, "ecr:UploadLayerPart")
-        raise
+    except uploads.UnknownUpload:  # finished or cancelled meanwhile
+        raise _not_found(caller, registry_id, repository_name, upload_id) from None
     return {
         "registryId": owner,
         "repositoryName": repository_name,
@@ -100,30 +103,24 @@ def complete_layer_upload(
     for digest in layer_digests:  # every digest given must be well formed and match
         if not is_valid_digest(digest):
             raise ServiceError("InvalidLayerException", f"Invalid layer digest '{digest}'")
-    if upload.writer.size == 0:
-        uploads.cancel(caller, upload)
+    digest = layer_digests[0]
+    try:
+        uploads.finish(caller, upload, layer_digests, if_absent=True)
+    except uploads.EmptyUpload:
         raise ServiceError(
             "EmptyUploadException",
             f"The upload with id '{upload_id}' does not contain any layer parts",
-        )
-    digest = layer_digests[0]
-    existing = blobs.layer_sizes(
-        caller, registry_id, repository_name, [digest], "ecr:CompleteLayerUpload"
-    )
-    if existing[digest] is not None:
-        uploads.cancel(caller, upload)
+        ) from None
+    except uploads.LayerAlreadyExists:
         raise ServiceError(
             "LayerAlreadyExistsException",
             f"The layer with digest '{digest}' already exists in the repository with name "
             f"'{repository_name}' in the registry with id '{owner}'",
-        )
-    try:
-        uploads.finish(caller, upload, layer_digests)
+        ) from None
     except DigestMismatch as error:
         raise ServiceError("InvalidLayerException", f"Invalid layer digest: {error}") from None
-    except uploads.UnknownUpload:  # cancelled meanwhile: UploadNotFound
-        _upload(caller, registry_id, repository_name, upload_id, "ecr:CompleteLayerUpload")
-        raise
+    except uploads.UnknownUpload:  # cancelled meanwhile
+        raise _not_found(caller, registry_id, repository_name, upload_id) from None
     return {
         "registryId": owner,
         "repositoryName": repository_name,

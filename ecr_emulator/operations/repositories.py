@@ -122,4 +122,5 @@ def put_image_scanning_configuration(
 
 @operation("DescribeRegistry")
 def describe_registry(caller: Caller) -> dict[str, Any]:
-    return repositories.describe_registry(caller)
+    rules = repositories.replication_rules(caller)
+    return {"registryId": caller.account, "replicationConfiguration": {"rules": rules}}

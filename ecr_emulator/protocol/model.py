@@ -55,6 +55,13 @@ def service_model(service: str) -> ServiceModel:
     return botocore.session.get_session().get_service_model(service)
 
 
+def member_limit(operation: str, member: str, bound: str = "max", service: str = "ecr") -> int:
+    """A limit of the model on ``operation``'s input ``member`` (its ``min`` or ``max``), so
+    a rule the service shares with another plane is read from one place."""
+    shape = service_model(service).operation_model(operation).input_shape.members[member]
+    return int(shape.metadata[bound])
+
+
 class SerializationError(ServiceError):
     """A value of the wrong JSON type: what Coral answers before any validation."""
 

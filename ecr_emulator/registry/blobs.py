@@ -16,14 +16,15 @@ from werkzeug.wsgi import wrap_file
 
 from ..blobstore import CHUNK_SIZE, BodyReadError, DigestMismatch
 from ..core import blobs, uploads
-from ..manifests import is_valid_digest
+from ..digests import is_valid_digest
 from ..state import UploadSession
 from .errors import RegistryError, blob_unknown, digest_invalid, upload_unknown
 
 if TYPE_CHECKING:
     from . import RegistryCall
 
-_CONTENT_RANGE = re.compile(r"^(?:bytes[ =])?(\d+)-(\d+)(?:/\d+|/\*)?$")
+# At most 19 digits: every offset a blob can have (and no 4300-digit number for int()).
+_CONTENT_RANGE = re.compile(r"^(?:bytes[ =])?(\d{1,19})-(\d{1,19})(?:/\d{1,19}|/\*)?$")
 
 
 def _checked_digest(digest: str | None) -> str:

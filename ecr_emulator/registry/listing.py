@@ -10,20 +10,15 @@ from werkzeug.wrappers import Response
 
 from .. import media_types
 from ..core import images
-from ..manifests import is_valid_digest
-from ..protocol.model import service_model
+from ..digests import is_valid_digest
+from ..protocol.model import member_limit
 from .errors import RegistryError, digest_invalid
 
 if TYPE_CHECKING:
     from . import RegistryCall
 
 # The registry's tag listing is ListImages underneath: the model's limit on its maxResults.
-MAX_TAGS_PER_PAGE: int = (
-    service_model("ecr")
-    .operation_model("ListImages")
-    .input_shape.members["maxResults"]
-    .metadata["max"]
-)
+MAX_TAGS_PER_PAGE = member_limit("ListImages", "maxResults")
 
 
 def list_tags(call: RegistryCall) -> Response:

@@ -11,13 +11,14 @@ from typing import TYPE_CHECKING
 from werkzeug.wrappers import Response
 
 from ..core import images
-from ..manifests import is_valid_digest
+from ..digests import is_valid_digest
+from ..protocol.model import member_limit
 from .errors import RegistryError, digest_invalid, manifest_invalid, manifest_unknown
 
 if TYPE_CHECKING:
     from . import RegistryCall
 
-MAX_MANIFEST_BYTES = 4 * 1024 * 1024
+MAX_MANIFEST_BYTES = member_limit("PutImage", "imageManifest")  # the same limit as PutImage's
 
 
 def _reference(call: RegistryCall) -> tuple[str, bool]:
@@ -39,18 +40,21 @@ def _accepted(call: RegistryCall) -> set[str]:
 
 def get_manifest(call: RegistryCall) -> Response:
     reference, _ = _reference(call)
-    accepted = _accepted(call)
     pull = call.request.method == "GET"
-    image = images.get_manifest(call.caller, call.registry_id, call.name, reference, pull=pull)
-    if image is None:
-        raise manifest_unknown(reference)
-    if accepted and "*/*" not in accepted and image.media_type not in accepted:
+    try:
+        image = images.get_manifest(
+            call.caller, call.registry_id, call.name, reference, pull=pull, accepted=_accepted(call)
+        )
+    except images.NotAcceptable as refused:
+        media_type = refused.image.media_type
         raise RegistryError(
             "MANIFEST_UNKNOWN",
-            f"manifest is stored as {image.media_type}, which the client does not accept",
+            f"manifest is stored as {media_type}, which the client does not accept",
             404,
-            {"reference": reference, "mediaType": image.media_type},
-        )
+            {"reference": reference, "mediaType": media_type},
+        ) from None
+    if image is None:
+        raise manifest_unknown(reference)
     body = image.manifest.encode("utf-8")
     headers = {"Docker-Content-Digest": image.digest, "ETag": f'"{image.digest}"'}
     response = Response(b"" if not pull else body, 200, headers, content_type=image.media_type)
