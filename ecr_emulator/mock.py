@@ -35,7 +35,7 @@ from botocore.awsrequest import AWSPreparedRequest, AWSResponse
 from .clock import Clock
 from .inprocess_registry import RequestsInterceptor, WsgiApp, host_pattern, is_aws_registry_url
 from .protocol.dispatcher import ApiDispatcher
-from .protocol.model import service_model
+from .service_models import service_model
 from .state import Backend
 
 T = TypeVar("T")

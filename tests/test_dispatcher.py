@@ -16,8 +16,8 @@ from botocore.exceptions import ClientError
 from conftest import docker_manifest, ecr_client
 
 from ecr_emulator.blobstore import FilesystemBlobStore
-from ecr_emulator.protocol.model import service_model
 from ecr_emulator.server import BackgroundServer, EmulatorApp
+from ecr_emulator.service_models import service_model
 from ecr_emulator.state import Backend
 
 ECR = "AmazonEC2ContainerRegistry_V20150921"

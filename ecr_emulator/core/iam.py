@@ -19,7 +19,7 @@ import re
 from enum import Enum
 from typing import Any
 
-from ..protocol.model import member_limit
+from ..service_models import member_limit
 from ..wildcard import matches
 
 MAX_POLICY_LENGTH = member_limit("SetRepositoryPolicy", "policyText")

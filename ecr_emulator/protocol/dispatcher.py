@@ -24,6 +24,7 @@ from ..core import Caller
 from ..errors import ServiceError, not_implemented
 from ..identity import caller_identity
 from ..operations import OPERATIONS
+from ..service_models import service_model
 from .model import (
     Serializer,
     Validator,
@@ -31,7 +32,6 @@ from .model import (
     compile_validator,
     max_request_bytes,
     raise_for_violations,
-    service_model,
 )
 
 if TYPE_CHECKING:

@@ -26,11 +26,9 @@ import json
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
-from functools import cache
 from typing import Any
 
-import botocore.session
-from botocore.model import ServiceModel, Shape
+from botocore.model import Shape
 
 from ..errors import ServiceError, invalid_parameter
 
@@ -47,19 +45,6 @@ class Violation:
 
 Validator = Callable[[Any, str, list[Violation]], None]
 Serializer = Callable[[Any], Any]
-
-
-@cache
-def service_model(service: str) -> ServiceModel:
-    """The installed botocore model for ``ecr`` or ``ecr-public`` (loaded once)."""
-    return botocore.session.get_session().get_service_model(service)
-
-
-def member_limit(operation: str, member: str, bound: str = "max", service: str = "ecr") -> int:
-    """A limit of the model on ``operation``'s input ``member`` (its ``min`` or ``max``), so
-    a rule the service shares with another plane is read from one place."""
-    shape = service_model(service).operation_model(operation).input_shape.members[member]
-    return int(shape.metadata[bound])
 
 
 class SerializationError(ServiceError):

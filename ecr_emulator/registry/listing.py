@@ -11,7 +11,7 @@ from werkzeug.wrappers import Response
 from .. import media_types
 from ..core import images
 from ..digests import is_valid_digest
-from ..protocol.model import member_limit
+from ..service_models import member_limit
 from .errors import RegistryError, digest_invalid
 
 if TYPE_CHECKING:

@@ -12,7 +12,7 @@ from werkzeug.wrappers import Response
 
 from ..core import images
 from ..digests import is_valid_digest
-from ..protocol.model import member_limit
+from ..service_models import member_limit
 from .errors import RegistryError, digest_invalid, manifest_invalid, manifest_unknown
 
 if TYPE_CHECKING:
