@@ -1,4 +1,4 @@
-# ecr-emulator: the standalone server (ECR API, ECR Public API and the /v2/ registry on one port).
+# ecr-emulator: the standalone server (the ECR API and the /v2/ registry on one port).
 #
 #   docker build -t ecr-emulator .
 #   docker run --rm -p 127.0.0.1:5000:5000 ecr-emulator

@@ -1,4 +1,4 @@
-"""The standalone server: one port for the ECR API, ECR Public API, ``/v2/`` and admin routes.
+"""The standalone server: one port for the ECR API, ``/v2/`` and admin routes.
 
 Requests carrying ``X-Amz-Target`` go to the API dispatcher (both ECR
 services); ``/v2/...`` goes to the registry plane; ``/_emulator/...`` are the

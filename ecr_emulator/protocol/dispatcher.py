@@ -1,4 +1,5 @@
-"""awsJson1.1 in, awsJson1.1 out: one dispatcher for every ECR and ECR Public operation.
+"""awsJson1.1 in, awsJson1.1 out: one dispatcher for both ECR services' models (``ecr`` and
+``ecr-public``; an operation not built yet answers NotImplementedException).
 
 The request's ``X-Amz-Target`` names the service and operation; the body is
 validated against the model's input shape, the members are passed as keyword
