@@ -81,7 +81,7 @@ class EmulatorApp:
         """One API request, its body read only as far as its operation's model allows."""
         try:
             operation = self.api.operation_for(request.headers)
-            limit = self.api.body_limit(operation)
+            limit = operation.max_body_bytes
             if (request.content_length or 0) > limit:
                 raise request_too_large(limit)
             body = _read_at_most(request, limit)
@@ -91,7 +91,7 @@ class EmulatorApp:
             return error_response(
                 ServiceError("SerializationException", "The request body could not be read.")
             )
-        return self.api.handle(request.headers, body)
+        return self.api.handle(request.headers, body, operation)
 
     def _admin(self, request: Request) -> Response:
         if request.path == "/_emulator/health" and request.method == "GET":

@@ -143,6 +143,11 @@ class Repository:
     def uri(self) -> str:
         return f"{self.registry.host}/{self.name}"
 
+    @property
+    def scope(self) -> tuple[str, str, str]:
+        """(account, region, name): what every event about this repository starts with."""
+        return self.registry.account_id, self.registry.region, self.name
+
     def holds_blob(self, digest: str) -> bool:
         return digest in self.linked_blobs
 

@@ -60,20 +60,26 @@ def layer_sizes(
         return {digest: served_size(caller.backend, repository, digest) for digest in digests}
 
 
+def _open_held(
+    backend: Backend, repository: Repository | None, digest: str
+) -> tuple[BinaryIO, int] | None:
+    """A reader of ``digest`` and its size if ``repository`` holds it (lock held).  Opened
+    under the lock: a blob freed right after stays readable through this reader."""
+    if repository is None or not repository.holds_blob(digest):
+        return None
+    reader = backend.blobs.open(digest)
+    if reader is None:
+        return None
+    return reader, backend.blobs.size(digest) or 0
+
+
 def open_blob(
     caller: Caller, registry_id: str | None, name: str, digest: str, action: str
 ) -> tuple[BinaryIO, int] | None:
-    """A reader of a blob the repository serves, and its size; None if it serves no such blob.
-    Opened under the lock: a blob freed right after stays readable through this reader."""
+    """A reader of a blob the repository serves, and its size; None if it serves no such blob."""
     with caller.backend.lock:
         repository = access.repository(caller, registry_id, name, action)
-        if not repository.holds_blob(digest):
-            return None
-        reader = caller.backend.blobs.open(digest)
-        if reader is None:
-            return None
-        size = caller.backend.blobs.size(digest)
-    return reader, size or 0
+        return _open_held(caller.backend, repository, digest)
 
 
 def unlink(caller: Caller, registry_id: str | None, name: str, digest: str) -> bool:
@@ -83,8 +89,7 @@ def unlink(caller: Caller, registry_id: str | None, name: str, digest: str) -> b
         released = repository.unlink_blob(digest)
         if released is None:
             return False
-        registry = repository.registry
-        events.append(LayerUnlinked(registry.account_id, registry.region, name, digest))
+        events.append(LayerUnlinked(*repository.scope, digest))
         if released:
             free(caller.backend, [digest], events)
         return True
@@ -112,9 +117,7 @@ def mount(
             except ServiceError:
                 continue
             if target.link_blob(digest):
-                events.append(
-                    LayerMounted(registry.account_id, registry.region, name, digest, candidate.name)
-                )
+                events.append(LayerMounted(*target.scope, digest, candidate.name))
             return True
         return False
 
@@ -159,8 +162,4 @@ def open_download(backend: Backend, token: str) -> tuple[BinaryIO, int] | None:
     with backend.lock:
         registry = backend.find_registry(str(claims.get("account")), str(claims.get("region")))
         repository = registry.repositories.get(str(claims.get("repository"))) if registry else None
-        if repository is None or not repository.holds_blob(digest):
-            return None
-        reader = backend.blobs.open(digest)
-        size = backend.blobs.size(digest)
-    return (reader, size or 0) if reader is not None else None
+        return _open_held(backend, repository, digest)

@@ -119,7 +119,6 @@ def put_image(
         for tag in tags:
             _check_tag_may_move(repository, tag, digest)
         image = existing
-        registry = repository.registry
         if image is None:
             image = Image(
                 digest=digest,
@@ -133,18 +132,12 @@ def put_image(
                 child_digests=parsed.child_digests,
             )
             repository.add_image(image)
-            events.append(
-                ImagePushed(registry.account_id, registry.region, name, digest, image.media_type)
-            )
+            events.append(ImagePushed(*repository.scope, digest, image.media_type))
         for tag in tags:
             previous_digest = repository.tag_index.get(tag)
             if previous_digest != digest:
                 repository.point_tag(tag, image)
-                events.append(
-                    TagMoved(
-                        registry.account_id, registry.region, name, tag, digest, previous_digest
-                    )
-                )
+                events.append(TagMoved(*repository.scope, tag, digest, previous_digest))
         return image
 
 
@@ -272,7 +265,6 @@ def get_images(
     with backend.transaction() as events:
         repository = access.repository(caller, registry_id, name, "ecr:BatchGetImage")
         now = backend.now()
-        registry = repository.registry
         for image_id in unique_ids(image_ids):
             found = resolve_image_id(repository, image_id)
             if isinstance(found, ImageFailure):
@@ -289,7 +281,7 @@ def get_images(
             else:
                 found.last_pulled_at = now
                 found_images.append((found, image_id))
-                events.append(ImagePulled(registry.account_id, registry.region, name, found.digest))
+                events.append(ImagePulled(*repository.scope, found.digest))
     return repository, found_images, failures
 
 
@@ -353,19 +345,15 @@ def get_manifest(
             raise NotAcceptable(image)
         if pull:
             image.last_pulled_at = caller.backend.now()
-            registry = repository.registry
-            events.append(ImagePulled(registry.account_id, registry.region, name, image.digest))
+            events.append(ImagePulled(*repository.scope, image.digest))
         return image
 
 
 def _delete(caller: Caller, repository: Repository, image: Image, events: list[object]) -> None:
     """Remove ``image`` and its tags, and free the blobs no repository holds any more."""
-    registry = repository.registry
     tags = image.tags
     free(caller.backend, repository.remove_image(image), events)
-    events.append(
-        ImageDeleted(registry.account_id, registry.region, repository.name, image.digest, tags)
-    )
+    events.append(ImageDeleted(*repository.scope, image.digest, tags))
 
 
 def delete_images(
@@ -377,7 +365,6 @@ def delete_images(
     failures: list[ImageFailure] = []
     with caller.backend.transaction() as events:
         repository = access.repository(caller, registry_id, name, "ecr:BatchDeleteImage")
-        registry = repository.registry
         for image_id in unique_ids(image_ids):
             found = resolve_image_id(repository, image_id)
             if isinstance(found, ImageFailure):
@@ -386,9 +373,7 @@ def delete_images(
             tag = image_id.get("imageTag")
             if tag is not None and len(found.tags) > 1:
                 repository.remove_tag(tag)
-                events.append(
-                    TagRemoved(registry.account_id, registry.region, name, tag, found.digest)
-                )
+                events.append(TagRemoved(*repository.scope, tag, found.digest))
                 deleted.append({"imageDigest": found.digest, "imageTag": tag})
                 continue
             if found.digest in repository.index_parents:
@@ -418,12 +403,9 @@ def delete_manifest(caller: Caller, registry_id: str | None, name: str, referenc
         image = find_image(repository, reference)
         if image is None:
             return False
-        registry = repository.registry
         if ":" not in reference:
             repository.remove_tag(reference)
-            events.append(
-                TagRemoved(registry.account_id, registry.region, name, reference, image.digest)
-            )
+            events.append(TagRemoved(*repository.scope, reference, image.digest))
         elif image.digest in repository.index_parents:
             raise ReferencedByIndex(image.digest)
         else:

@@ -35,8 +35,7 @@ def set_policy(
         repository = access.repository(caller, registry_id, name, "ecr:SetRepositoryPolicy")
         repository.policy_text = text
         repository.policy_document = document
-        registry = repository.registry
-        events.append(PolicyChanged(registry.account_id, registry.region, name, text))
+        events.append(PolicyChanged(*repository.scope, text))
         return repository
 
 
@@ -56,6 +55,5 @@ def delete_policy(caller: Caller, registry_id: str | None, name: str) -> tuple[R
             raise _not_found(repository)
         repository.policy_text = None
         repository.policy_document = None
-        registry = repository.registry
-        events.append(PolicyChanged(registry.account_id, registry.region, name, None))
+        events.append(PolicyChanged(*repository.scope, None))
         return repository, text

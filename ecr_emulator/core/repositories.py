@@ -97,7 +97,7 @@ def create(
             resource_tags=tags,
         )
         registry.add_repository(repository)
-        events.append(RepositoryCreated(registry.account_id, registry.region, name))
+        events.append(RepositoryCreated(*repository.scope))
         return repository
 
 
@@ -159,7 +159,7 @@ def delete(
             )
         close_for_repository(backend, registry.account_id, registry.region, name)
         free(backend, registry.remove_repository(repository), events)
-        events.append(RepositoryDeleted(registry.account_id, registry.region, name))
+        events.append(RepositoryDeleted(*repository.scope))
         return repository
 
 
@@ -175,10 +175,7 @@ def set_tag_mutability(
         repository = access.repository(caller, registry_id, name, "ecr:PutImageTagMutability")
         repository.tag_mutability = mutability
         repository.tag_mutability_exclusions = exclusions
-        registry = repository.registry
-        events.append(
-            RepositoryChanged(registry.account_id, registry.region, name, "imageTagMutability")
-        )
+        events.append(RepositoryChanged(*repository.scope, "imageTagMutability"))
         return repository
 
 
@@ -190,8 +187,7 @@ def set_scan_on_push(
             caller, registry_id, name, "ecr:PutImageScanningConfiguration"
         )
         repository.scan_on_push = scan_on_push
-        registry = repository.registry
-        events.append(RepositoryChanged(registry.account_id, registry.region, name, "scanOnPush"))
+        events.append(RepositoryChanged(*repository.scope, "scanOnPush"))
         return repository
 
 

@@ -71,8 +71,7 @@ def tag(caller: Caller, arn: str, tags: list[dict[str, str]]) -> None:
     with caller.backend.transaction() as events:
         repository = _repository(caller, arn, "ecr:TagResource")
         repository.resource_tags = merged_tags(repository.resource_tags, tags)
-        registry = repository.registry
-        events.append(ResourceTagsChanged(registry.account_id, registry.region, repository.name))
+        events.append(ResourceTagsChanged(*repository.scope))
 
 
 def untag(caller: Caller, arn: str, keys: list[str]) -> None:
@@ -83,8 +82,7 @@ def untag(caller: Caller, arn: str, keys: list[str]) -> None:
         repository.resource_tags = {
             k: v for k, v in repository.resource_tags.items() if k not in set(keys)
         }
-        registry = repository.registry
-        events.append(ResourceTagsChanged(registry.account_id, registry.region, repository.name))
+        events.append(ResourceTagsChanged(*repository.scope))
 
 
 def list_tags(caller: Caller, arn: str) -> dict[str, str]:

@@ -61,7 +61,7 @@ class BoundOperation:
     serialize: Serializer
     function: Callable[..., dict[str, Any]]
     argument_names: dict[str, str]
-    max_body_bytes: int
+    max_body_bytes: int  # the longest body a request can need: a longer one is refused unread
 
 
 def _bind(service: str, name: str) -> BoundOperation | None:
@@ -93,11 +93,16 @@ class ApiDispatcher:
         }
         self._bound: dict[tuple[str, str], BoundOperation | None] = {}
 
-    def handle(self, headers: Mapping[str, str], body: bytes) -> ApiResponse:
+    def handle(
+        self, headers: Mapping[str, str], body: bytes, operation: BoundOperation | None = None
+    ) -> ApiResponse:
+        """The answer to one request; ``operation`` when the caller already looked it up
+        (the server does, to bound the body before reading it)."""
         try:
-            operation = self.operation_for(headers)
-            if len(body) > self.body_limit(operation):
-                raise request_too_large(self.body_limit(operation))
+            if operation is None:
+                operation = self.operation_for(headers)
+            if len(body) > operation.max_body_bytes:
+                raise request_too_large(operation.max_body_bytes)
             params = _parse_body(body)
             caller = caller_identity(self.backend, headers, operation.service, headers.get("Host"))
             result = self._call(operation, caller, params)
@@ -127,11 +132,6 @@ class ApiDispatcher:
         if service is None or name not in service_model(service).operation_names:
             raise ServiceError("UnknownOperationException", f"Unknown operation {target!r}.")
         return self._operation(service, name)
-
-    def body_limit(self, operation: BoundOperation) -> int:
-        """The most bytes a request of ``operation`` can need: the server refuses a longer
-        body before reading it whole."""
-        return operation.max_body_bytes
 
     def _operation(self, service: str, name: str) -> BoundOperation:
         key = (service, name)
