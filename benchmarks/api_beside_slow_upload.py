@@ -24,10 +24,8 @@ import argparse
 import base64
 import contextlib
 import json
-import os
 import socket
 import statistics
-import subprocess
 import sys
 import tempfile
 import threading
@@ -36,36 +34,13 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import boto3
+
+sys.path.insert(0, str(Path(__file__).parent))
 from botocore.exceptions import ClientError
+from servers import start_emulator
 
-HOST = "127.0.0.1"
 TARGET = 1.25
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind((HOST, 0))
-        return sock.getsockname()[1]
-
-
-def start_server(src: str | None, log: Path) -> tuple[subprocess.Popen, str]:
-    port = free_port()
-    env = dict(os.environ)
-    if src:
-        env["PYTHONPATH"] = src
-    command = [sys.executable, "-m", "ecr_emulator", "serve", "--host", HOST, "--port", str(port)]
-    process = subprocess.Popen(
-        command, env=env, stdout=log.open("w"), stderr=subprocess.STDOUT, cwd=src or None
-    )
-    url = f"http://{HOST}:{port}"
-    for _ in range(200):
-        try:
-            with socket.create_connection((HOST, port), timeout=0.1):
-                return process, url
-        except OSError:
-            time.sleep(0.05)
-    process.kill()
-    raise SystemExit(f"the server did not start; see {log}")
+STALLED_BYTES = 1 << 20  # above the size the server reads whole before a worker starts
 
 
 def client(url: str):
@@ -126,12 +101,12 @@ class Stall:
         token = base64.b64encode(f"AWS:{self.password}".encode()).decode()
         head = (
             f"PATCH {self.location} HTTP/1.1\r\nHost: {host}:{port}\r\n"
-            f"Authorization: Basic {token}\r\nContent-Length: 2000\r\n\r\n"
+            f"Authorization: Basic {token}\r\nContent-Length: {STALLED_BYTES}\r\n\r\n"
         )
         with socket.create_connection((host, int(port))) as connection:
             connection.sendall(head.encode())  # the body is announced, and does not come
             self.released.wait(600)
-            connection.sendall(b"b" * 2000)
+            connection.sendall(b"b" * STALLED_BYTES)
             connection.recv(65536)
 
     def end(self) -> None:
@@ -179,8 +154,8 @@ def main() -> int:
     parser.add_argument("--stall-seconds", type=float, default=5.0)
     parser.add_argument("--src", help="run the server from this checkout")
     args = parser.parse_args()
-    log = Path(tempfile.mkdtemp(prefix="ecr-bench-")) / "server.log"
-    process, url = start_server(args.src, log)
+    work = Path(tempfile.mkdtemp(prefix="ecr-bench-"))
+    process, url = start_emulator(work, data_dir=False, src=args.src)
     try:
         ecr = client(url)
         for name in ("bench/slow", "bench/busy"):

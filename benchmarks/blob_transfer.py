@@ -22,41 +22,32 @@ import contextlib
 import hashlib
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
-import threading
 import time
-import urllib.error
-import urllib.parse
-import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import boto3
 
+sys.path.insert(0, str(Path(__file__).parent))
+from servers import (
+    DISTRIBUTION,
+    HOST,
+    RssWatch,
+    no_proxy,
+    pull_blob,
+    push_blob,
+    start_distribution,
+    start_emulator,
+    stop,
+)
+
 REPOSITORY = "bench/blob"
-HOST = "127.0.0.1"
-DISTRIBUTION = "/usr/bin/docker-registry"
 PUSH_TARGET = 0.5
 PULL_TARGET = 1.0
 RSS_TARGET_MB = 150.0
-
-DISTRIBUTION_CONFIG = """\
-version: 0.1
-log:
-  level: error
-  accesslog:
-    disabled: true
-storage:
-  filesystem:
-    rootdirectory: {root}
-  delete:
-    enabled: true
-http:
-  addr: {host}:{port}
-"""
 
 
 @dataclass
@@ -65,12 +56,6 @@ class Result:
     push: list[float] = field(default_factory=list)
     pull: list[float] = field(default_factory=list)
     peak_rss_mb: float | None = None
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind((HOST, 0))
-        return sock.getsockname()[1]
 
 
 def make_blob(path: Path, size: int) -> None:
@@ -91,134 +76,16 @@ def sha256_of(path: Path) -> str:
     return "sha256:" + hasher.hexdigest()
 
 
-def wait_for(url: str, process: subprocess.Popen, timeout: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"{process.args[0]} exited with {process.returncode}")
-        try:
-            with urllib.request.urlopen(url, timeout=2):
-                return
-        except urllib.error.HTTPError:
-            return  # it answers
-        except OSError:
-            time.sleep(0.1)
-    raise RuntimeError(f"{url} did not answer within {timeout} s")
-
-
-def stop(process: subprocess.Popen | None) -> None:
-    if process is None or process.poll() is not None:
-        return
-    process.terminate()
-    try:
-        process.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait()
-
-
-def _status_kb(pid: int, key: str) -> int:
-    try:
-        with open(f"/proc/{pid}/status") as status:
-            for line in status:
-                if line.startswith(key + ":"):
-                    return int(line.split()[1])
-    except OSError:
-        pass
-    return 0
-
-
-def _tree(pid: int) -> list[int]:
-    """``pid`` and its descendants (a server may fork workers)."""
-    found, queue = [], [pid]
-    while queue:
-        current = queue.pop()
-        found.append(current)
-        with contextlib.suppress(OSError):
-            for task in os.listdir(f"/proc/{current}/task"):
-                with open(f"/proc/{current}/task/{task}/children") as children:
-                    queue.extend(int(child) for child in children.read().split())
-    return found
-
-
-class RssWatch:
-    """Peak resident memory of a process tree: the sum of each process's VmHWM, polled."""
-
-    def __init__(self, pid: int) -> None:
-        self.pid = pid
-        self.peaks: dict[int, int] = {}
-        self._done = threading.Event()
-        self._thread = threading.Thread(target=self._poll, daemon=True)
-
-    def sample(self) -> None:
-        for pid in _tree(self.pid):
-            self.peaks[pid] = max(self.peaks.get(pid, 0), _status_kb(pid, "VmHWM"))
-
-    def _poll(self) -> None:
-        while not self._done.wait(0.05):
-            self.sample()
-
-    def __enter__(self) -> RssWatch:
-        self.sample()
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._done.set()
-        self._thread.join()
-        self.sample()
-
-    @property
-    def peak_mb(self) -> float:
-        return sum(self.peaks.values()) / 1024
-
-
-def curl(*args: str) -> str:
-    done = subprocess.run(
-        ["curl", "--silent", "--show-error", "--fail", "--noproxy", "*", *args],
-        check=True,
-        capture_output=True,
-        text=True,
-    )
-    return done.stdout
-
-
 def push(base: str, blob: Path, digest: str) -> float:
     start = time.perf_counter()
-    headers = curl(
-        "-X", "POST", "-D", "-", "-o", os.devnull, f"{base}/v2/{REPOSITORY}/blobs/uploads/"
-    )
-    location = next(
-        line.split(":", 1)[1].strip()
-        for line in headers.splitlines()
-        if line.lower().startswith("location:")
-    )
-    location = urllib.parse.urljoin(base + "/", location)
-    separator = "&" if "?" in location else "?"
-    code = curl(
-        "-T",
-        str(blob),
-        "-H",
-        "Content-Type: application/octet-stream",
-        "-o",
-        os.devnull,
-        "-w",
-        "%{http_code}",
-        f"{location}{separator}digest={digest}",
-    )
-    elapsed = time.perf_counter() - start
-    if code != "201":
-        raise RuntimeError(f"push to {base} answered {code}")
-    return elapsed
+    push_blob(base, REPOSITORY, blob, digest)
+    return time.perf_counter() - start
 
 
 def pull(base: str, digest: str, size: int) -> float:
     start = time.perf_counter()
-    got = curl("-o", os.devnull, "-w", "%{size_download}", f"{base}/v2/{REPOSITORY}/blobs/{digest}")
-    elapsed = time.perf_counter() - start
-    if int(float(got)) != size:
-        raise RuntimeError(f"pull from {base} got {got} bytes, expected {size}")
-    return elapsed
+    pull_blob(base, REPOSITORY, digest, size)
+    return time.perf_counter() - start
 
 
 def one_round(result: Result, base: str, blob: Path, digest: str) -> None:
@@ -227,30 +94,8 @@ def one_round(result: Result, base: str, blob: Path, digest: str) -> None:
     result.pull.append(pull(base, digest, blob.stat().st_size))
 
 
-def start_emulator(work: Path) -> tuple[subprocess.Popen, str]:
-    port = free_port()
-    data_dir = work / "emulator-data"
-    data_dir.mkdir()
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "ecr_emulator",
-            "serve",
-            "--host",
-            HOST,
-            "--port",
-            str(port),
-            "--data-dir",
-            str(data_dir),
-            "--no-auth",
-            "--log-level",
-            "WARNING",
-        ],
-        stdout=subprocess.DEVNULL,
-    )
-    base = f"http://{HOST}:{port}"
-    wait_for(f"{base}/_emulator/health", process)
+def start_emulator_with_repository(work: Path) -> tuple[subprocess.Popen, str]:
+    process, base = start_emulator(work, "--no-auth")
     boto3.client(
         "ecr",
         endpoint_url=base,
@@ -258,20 +103,6 @@ def start_emulator(work: Path) -> tuple[subprocess.Popen, str]:
         aws_access_key_id="testing",
         aws_secret_access_key="testing",
     ).create_repository(repositoryName=REPOSITORY)
-    return process, base
-
-
-def start_distribution(work: Path) -> tuple[subprocess.Popen, str]:
-    port = free_port()
-    root = work / "distribution-data"
-    root.mkdir()
-    config = work / "config.yml"
-    config.write_text(DISTRIBUTION_CONFIG.format(root=root, host=HOST, port=port))
-    process = subprocess.Popen(
-        [DISTRIBUTION, "serve", str(config)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
-    )
-    base = f"http://{HOST}:{port}"
-    wait_for(f"{base}/v2/", process)
     return process, base
 
 
@@ -343,9 +174,7 @@ def main() -> int:
         "--only", choices=("emulator", "distribution"), help="benchmark one system only"
     )
     args = parser.parse_args()
-    for variable in ("http_proxy", "https_proxy", "all_proxy"):  # loopback only, no proxy
-        os.environ.pop(variable, None)
-        os.environ.pop(variable.upper(), None)
+    no_proxy()
     if shutil.which("curl") is None:
         parser.error("curl is needed")
     if args.only != "emulator" and not os.access(DISTRIBUTION, os.X_OK):
@@ -365,7 +194,7 @@ def main() -> int:
             servers: list[tuple[Result, str]] = []
             watch = None
             if args.only != "distribution":
-                process, base = start_emulator(work)
+                process, base = start_emulator_with_repository(work)
                 processes.append(process)
                 watch = stack.enter_context(RssWatch(process.pid))
                 servers.append((emulator, base))

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import argparse
 import logging
+import signal
 import sys
+import threading
 
 from .blobstore import FilesystemBlobStore
 from .server import EmulatorApp, build_server
+from .serving import Server, bound_port
 from .state import Backend
 
 
@@ -43,6 +46,27 @@ def _parser() -> argparse.ArgumentParser:
         "(OCI sparse manifests; ECR refuses them)",
     )
     serve.add_argument("--log-level", default="INFO", help="logging level (default INFO)")
+    serve.add_argument(
+        "--threads", type=int, default=32, help="worker threads serving requests (default 32)"
+    )
+    serve.add_argument(
+        "--read-timeout",
+        type=float,
+        default=60.0,
+        help="seconds a request body may pause between bytes before it is dropped (default 60)",
+    )
+    serve.add_argument(
+        "--header-timeout",
+        type=float,
+        default=30.0,
+        help="seconds a client may take to send a request head (default 30)",
+    )
+    serve.add_argument(
+        "--shutdown-timeout",
+        type=float,
+        default=60.0,
+        help="on SIGTERM, seconds requests in flight may take to finish (default 60)",
+    )
     commands.add_parser(
         "operations", help="print which ECR and ECR Public operations are served (Markdown)"
     )
@@ -66,18 +90,45 @@ def main(argv: list[str] | None = None) -> int:
         allow_sparse_manifests=args.allow_sparse_manifests,
     )
     app = EmulatorApp(backend, require_auth=not args.no_auth)
-    server = build_server(args.host, args.port, app)
+    server = build_server(
+        args.host,
+        args.port,
+        app,
+        threads=args.threads,
+        timeout=args.read_timeout,
+        header_timeout=args.header_timeout,
+        shutdown_timeout=args.shutdown_timeout,
+    )
+    port = bound_port(server)
     if args.registry_host == "self":  # the bound port: --port 0 picks a free one
         shown_host = "127.0.0.1" if args.host in ("0.0.0.0", "::") else args.host
-        backend.registry_host = f"{shown_host}:{server.server_port}"
-    print(f"ecr-emulator listening on http://{args.host}:{server.server_port}", flush=True)
-    try:
-        server.serve_forever()
-    except KeyboardInterrupt:
-        pass
-    finally:
-        server.server_close()
+        backend.registry_host = f"{shown_host}:{port}"
+    print(f"ecr-emulator listening on http://{args.host}:{port}", flush=True)
+    serve_until_signalled(server)
     return 0
+
+
+def serve_until_signalled(server: Server) -> None:
+    """Serve until SIGTERM or SIGINT, then stop gracefully: the listening socket closes
+    first (new requests are refused), requests in flight finish (up to the shutdown
+    timeout), and only then does the process exit."""
+    stopping = threading.Event()
+
+    def on_signal(number: int, frame: object) -> None:
+        stopping.set()
+
+    previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGTERM, signal.SIGINT)}
+    worker = threading.Thread(target=server.serve, name="ecr-emulator-serve", daemon=True)
+    worker.start()
+    try:
+        while not stopping.wait(0.5) and worker.is_alive():
+            pass
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+        logging.getLogger(__name__).info("stopping: finishing requests in flight")
+        server.stop()
+        worker.join(timeout=5)
 
 
 if __name__ == "__main__":

@@ -16,10 +16,9 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from werkzeug.exceptions import HTTPException
-from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 from werkzeug.wrappers import Request, Response
 
-from . import __version__
+from . import __version__, serving
 from .core.blobs import DOWNLOAD_PATH
 from .errors import ServiceError
 from .protocol.dispatcher import ApiDispatcher, error_response, request_too_large
@@ -41,6 +40,11 @@ class EmulatorApp:
         self.registry_app = RegistryApp(backend, require_auth=require_auth)
 
     def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
+        if environ.get("wsgi.input_terminated") is False:
+            # cheroot sets the key even for a body of known length, which would make werkzeug
+            # trust its stream to end on time; without it, werkzeug bounds the stream by
+            # Content-Length and reports a body cut short as a disconnect.
+            del environ["wsgi.input_terminated"]
         if not log.isEnabledFor(logging.INFO):
             return self._route(environ, start_response)
         started = time.perf_counter()
@@ -87,7 +91,7 @@ class EmulatorApp:
             body = _read_at_most(request, limit)
         except ServiceError as error:
             return error_response(error)
-        except (HTTPException, OSError):  # a body cut short or badly chunked
+        except (HTTPException, OSError, ValueError):  # a body cut short or badly chunked
             return error_response(
                 ServiceError("SerializationException", "The request body could not be read.")
             )
@@ -118,40 +122,9 @@ def _json(status: int, data: Any) -> Response:
     return Response(json.dumps(data), status, content_type="application/json")
 
 
-class _RequestHandler(WSGIRequestHandler):
-    """HTTP/1.1 responses; garbage (a TLS ClientHello) is answered as HTTP/1.0, not 0.9.
-
-    Docker probes ``https://`` first and falls back to plain HTTP only when the
-    answer carries an HTTP status line, which HTTP/0.9 error pages lack.
-    """
-
-    protocol_version = "HTTP/1.1"
-    default_request_version = "HTTP/1.0"
-    _spoke_tls = False
-
-    def parse_request(self) -> bool:
-        # A TLS ClientHello starts with a handshake record: 0x16 0x03.
-        self._spoke_tls = self.raw_requestline.startswith(b"\x16\x03")
-        if self._spoke_tls:
-            log.warning(
-                "%s spoke TLS (https://) to this plain-HTTP port; use http://%s:%s instead "
-                "(docker falls back to plain HTTP by itself for 127.0.0.1, localhost and "
-                "--insecure-registry hosts)",
-                self.client_address[0],
-                *self.server.server_address[:2],
-            )
-        return super().parse_request()
-
-    def log_error(self, format: str, *args: Any) -> None:
-        if not self._spoke_tls:  # said plainly above, instead of "Bad request version"
-            super().log_error(format, *args)
-
-    def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
-        pass  # EmulatorApp logs each request, with its time
-
-
-def build_server(host: str, port: int, app: EmulatorApp) -> BaseWSGIServer:
-    return make_server(host, port, app, threaded=True, request_handler=_RequestHandler)
+def build_server(host: str, port: int, app: EmulatorApp, **options: Any) -> serving.Server:
+    """The production server (``serving``) bound to ``host:port``; port 0 picks a free one."""
+    return serving.make_server(host, port, app, **options)
 
 
 class BackgroundServer:
@@ -159,12 +132,10 @@ class BackgroundServer:
 
     def __init__(self, app: EmulatorApp, host: str = "127.0.0.1", port: int = 0) -> None:
         self.app = app
-        self._server = build_server(host, port, app)
+        self._server = build_server(host, port, app, shutdown_timeout=5.0)
         self.host = host
-        self.port = self._server.server_port
-        self._thread = threading.Thread(
-            target=self._server.serve_forever, name="ecr-emulator", daemon=True
-        )
+        self.port = serving.bound_port(self._server)
+        self._thread = threading.Thread(target=self._server.serve, name="ecr-emulator", daemon=True)
 
     @property
     def url(self) -> str:
@@ -179,6 +150,5 @@ class BackgroundServer:
         return self
 
     def stop(self) -> None:
-        self._server.shutdown()
-        self._server.server_close()
+        self._server.stop()
         self._thread.join(timeout=5)

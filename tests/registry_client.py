@@ -150,17 +150,15 @@ def error_codes(answer: requests.Response) -> list[str]:
 
 
 class GatedBody:
-    """A request body of known length that stalls after ``head`` until ``release()``:
-    a slow client with a chunk in flight."""
+    """A request body that stalls after ``head`` until ``release()``: a slow client with a
+    chunk in flight.  It is sent chunked, as docker sends layers, so the server hands it to
+    the application at once (a small body of known length is read whole first)."""
 
     def __init__(self, head: bytes, tail: bytes) -> None:
         self.head = head
         self.tail = tail
         self.sent = threading.Event()
         self.gate = threading.Event()
-
-    def __len__(self) -> int:
-        return len(self.head) + len(self.tail)
 
     def __iter__(self) -> Iterator[bytes]:
         yield self.head

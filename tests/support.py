@@ -173,6 +173,14 @@ class EmulatorProcess:
     def log_text(self) -> str:
         return self.log_path.read_text(errors="replace")
 
+    def status(self, key: str) -> int:
+        """A number from the server's /proc status: ``Threads``, ``VmRSS`` (kB)..."""
+        with open(f"/proc/{self.process.pid}/status") as status:
+            for line in status:
+                if line.startswith(key + ":"):
+                    return int(line.split()[1])
+        raise KeyError(key)
+
     def client(self, region: str = "us-east-1", account: str | None = None):
         """A boto3 ECR client of this server (see ``conftest.ecr_client``)."""
         return ecr_client(region, account, endpoint_url=self.url)
