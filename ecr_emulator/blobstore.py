@@ -205,14 +205,45 @@ class FilesystemBlobStore:
     hashing, and published by ``os.replace`` once the digest checks out.
     """
 
-    def __init__(self, root: str | os.PathLike[str]) -> None:
+    def __init__(self, root: str | os.PathLike[str], fsync: bool = False) -> None:
         self.root = Path(root)
+        self.fsync = fsync  # every write reaches the disk before it is acknowledged
         self._blob_root = self.root / "blobs"
         self._upload_root = self.root / "uploads"
         self._blob_root.mkdir(parents=True, exist_ok=True)
         self._upload_root.mkdir(parents=True, exist_ok=True)
-        for leftover in self._upload_root.iterdir():  # uploads cannot survive a restart
-            leftover.unlink(missing_ok=True)
+
+    def keep_only_uploads(self, upload_ids: set[str]) -> None:
+        """Delete upload files of uploads the metadata store does not know (a restart)."""
+        for leftover in self._upload_root.iterdir():
+            if leftover.name not in upload_ids:
+                leftover.unlink(missing_ok=True)
+
+    def resume_writer(self, upload_id: str) -> BlobWriter | None:
+        """The writer of an upload kept across a restart, at the end of the bytes it
+        holds (re-read once for its running hash); None when its file is gone."""
+        path = self._upload_root / upload_id
+        if "/" in upload_id or not path.is_file():
+            return None
+        writer = _FileWriter(self, path, resume=True)
+        with open(path, "rb") as reread:
+            for chunk in read_chunks(reread, None):
+                writer.hasher.update(chunk)
+                writer.size += len(chunk)
+        return writer
+
+    def stored_digests(self) -> Iterator[str]:
+        """Every blob on disk (for sweeping and checking a data directory)."""
+        for algorithm in sorted(p for p in self._blob_root.iterdir() if p.is_dir()):
+            for prefix in sorted(p for p in algorithm.iterdir() if p.is_dir()):
+                for blob in sorted(prefix.iterdir()):
+                    digest = f"{algorithm.name}:{blob.name}"
+                    if is_valid_digest(digest):
+                        yield digest
+
+    def path_of(self, digest: str) -> Path:
+        """Where the bytes of ``digest`` are (``DigestMismatch`` for an invalid digest)."""
+        return self._path(digest)
 
     def _path(self, digest: str) -> Path:
         """Where ``digest`` lives; ``DigestMismatch`` for anything but a valid digest, so no
@@ -250,23 +281,28 @@ class FilesystemBlobStore:
         return _FileWriter(self, self._upload_root / upload_id)
 
     def clear(self) -> None:
-        for leftover in self._upload_root.iterdir():
-            leftover.unlink(missing_ok=True)
+        self.keep_only_uploads(set())
         shutil.rmtree(self._blob_root, ignore_errors=True)
         self._blob_root.mkdir(parents=True, exist_ok=True)
 
 
 class _FileWriter(_HashingWriter):
-    def __init__(self, store: FilesystemBlobStore, path: Path) -> None:
+    def __init__(self, store: FilesystemBlobStore, path: Path, resume: bool = False) -> None:
         super().__init__()
         self._store = store
         self._path = path
-        path.touch(exist_ok=False)
+        if not resume:
+            path.touch(exist_ok=False)
 
     def write(self, stream: BinaryIO, length: int | None = None) -> int:
         try:  # never created here: a file that a discard removed must not come back
             with open(self._path, "ab", opener=_existing) as target:
-                _append_file(self, stream, length, target)
+                try:
+                    _append_file(self, stream, length, target)
+                finally:  # what was received is kept, also when the stream broke off
+                    target.flush()
+                    if self._store.fsync:
+                        os.fsync(target.fileno())
         except FileNotFoundError:
             raise WriterDiscarded(str(self._path.name)) from None
         return self.size
@@ -283,6 +319,8 @@ class _FileWriter(_HashingWriter):
         final.parent.mkdir(parents=True, exist_ok=True)
         try:
             os.replace(self._path, final)
+            if self._store.fsync:  # the rename itself reaches the disk
+                _fsync_directory(final.parent)
         except OSError:
             self._path.unlink(missing_ok=True)
             raise
@@ -349,6 +387,14 @@ def _append_file(writer: _FileWriter, stream: BinaryIO, length: int | None, targ
         hasher.join()
     if errors:
         raise errors[0]
+
+
+def _fsync_directory(path: Path) -> None:
+    descriptor = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(descriptor)
+    finally:
+        os.close(descriptor)
 
 
 def _existing(path: str, flags: int) -> int:

@@ -7,8 +7,11 @@ import logging
 import signal
 import sys
 import threading
+from pathlib import Path
 
+from . import persistence
 from .blobstore import FilesystemBlobStore
+from .persistence import FSYNC_CHOICES
 from .server import EmulatorApp, build_server
 from .serving import Server, bound_port
 from .state import Backend
@@ -24,7 +27,18 @@ def _parser() -> argparse.ArgumentParser:
         "--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)"
     )
     serve.add_argument("--port", type=int, default=5000, help="port to listen on (default 5000)")
-    serve.add_argument("--data-dir", help="keep blobs in this directory instead of memory")
+    serve.add_argument(
+        "--data-dir",
+        help="keep all state in this directory (SQLite metadata and blob files) instead of "
+        "memory; a restart carries on where it stopped",
+    )
+    serve.add_argument(
+        "--fsync",
+        choices=FSYNC_CHOICES,
+        default="never",
+        help="with --data-dir: 'never' (default) survives the process being killed; "
+        "'always' also survives a power loss, at the cost of an fsync per change",
+    )
     serve.add_argument(
         "--no-auth", action="store_true", help="let the registry plane skip docker login"
     )
@@ -81,7 +95,10 @@ def main(argv: list[str] | None = None) -> int:
         print(render())
         return 0
     logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(name)s %(message)s")
-    blobs = FilesystemBlobStore(args.data_dir) if args.data_dir else None
+    log = logging.getLogger("ecr_emulator")
+    blobs = (
+        FilesystemBlobStore(args.data_dir, fsync=args.fsync == "always") if args.data_dir else None
+    )
     registry_host = None if args.registry_host == "self" else args.registry_host
     backend = Backend(
         registry_host=registry_host,
@@ -89,6 +106,21 @@ def main(argv: list[str] | None = None) -> int:
         blobs=blobs,
         allow_sparse_manifests=args.allow_sparse_manifests,
     )
+    if args.data_dir:
+        report = persistence.attach(backend, Path(args.data_dir), args.fsync)
+        log.info(
+            "loaded %s: %d repositories, %d images, %d uploads in progress in %.2f s",
+            args.data_dir,
+            report.repositories,
+            report.images,
+            report.uploads,
+            report.seconds,
+        )
+        sweep = threading.Thread(
+            target=persistence.free_unheld_blobs, args=(backend,), name="ecr-emulator-sweep"
+        )
+        sweep.daemon = True
+        sweep.start()
     app = EmulatorApp(backend, require_auth=not args.no_auth)
     server = build_server(
         args.host,
@@ -105,6 +137,7 @@ def main(argv: list[str] | None = None) -> int:
         backend.registry_host = f"{shown_host}:{port}"
     print(f"ecr-emulator listening on http://{args.host}:{port}", flush=True)
     serve_until_signalled(server)
+    persistence.close(backend)
     return 0
 
 

@@ -17,14 +17,15 @@ import hashlib
 import secrets
 import threading
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from .arns import dns_suffix_for, partition_for, repository_arn
 from .blobstore import BlobStore, BlobWriter, MemoryBlobStore
 from .clock import Clock, SystemClock
 from .events import EventBus, StateReset
+from .records import TRANSIENT, Record, key_of
 
 
 class ArrivalOrder:
@@ -83,12 +84,14 @@ class ArrivalOrder:
 
 
 @dataclass(slots=True, eq=False)
-class Image:
+class Image(Record):
     """One manifest stored in one repository, with the tags that point at it.
 
     ``tags`` is a tuple that is replaced, never changed in place, so a reader
     that took the image under the lock may read it after letting go.
     """
+
+    KIND = "image"
 
     digest: str
     manifest: str
@@ -101,10 +104,18 @@ class Image:
     child_digests: tuple[str, ...] = ()
     tags: tuple[str, ...] = ()
     last_pulled_at: _dt.datetime | None = None
+    repository: Repository | None = field(default=None, repr=False, metadata=TRANSIENT)
+
+    def record_key(self) -> str:
+        assert self.repository is not None
+        return key_of(self.KIND, *self.repository.scope, self.digest)
+
+    def record_parent(self) -> str | None:
+        return None if self.repository is None else self.repository.record_key()
 
 
 @dataclass(slots=True, eq=False)
-class Repository:
+class Repository(Record):
     """A repository with its settings and indexes.
 
     Blobs: ``linked_blobs`` are the blobs uploaded or mounted into this
@@ -117,7 +128,7 @@ class Repository:
     repositories.
     """
 
-    registry: Registry
+    registry: Registry = field(repr=False, metadata=TRANSIENT)
     name: str
     created_at: _dt.datetime
     tag_mutability: str = "MUTABLE"
@@ -127,13 +138,25 @@ class Repository:
     resource_tags: dict[str, str] = field(default_factory=dict)
     policy_text: str | None = None
     policy_document: dict[str, Any] | None = None
-    images: dict[str, Image] = field(default_factory=dict)
-    image_order: ArrivalOrder = field(default_factory=lambda: ArrivalOrder())
-    tag_index: dict[str, str] = field(default_factory=dict)
-    index_parents: dict[str, set[str]] = field(default_factory=dict)
-    referrers: dict[str, set[str]] = field(default_factory=dict)
-    blob_refs: dict[str, int] = field(default_factory=dict)
-    linked_blobs: set[str] = field(default_factory=set)
+    # indexes, rebuilt from the images on load; linked blobs are kept as rows of their own
+    images: dict[str, Image] = field(default_factory=dict, metadata=TRANSIENT)
+    image_order: ArrivalOrder = field(default_factory=lambda: ArrivalOrder(), metadata=TRANSIENT)
+    tag_index: dict[str, str] = field(default_factory=dict, metadata=TRANSIENT)
+    index_parents: dict[str, set[str]] = field(default_factory=dict, metadata=TRANSIENT)
+    referrers: dict[str, set[str]] = field(default_factory=dict, metadata=TRANSIENT)
+    blob_refs: dict[str, int] = field(default_factory=dict, metadata=TRANSIENT)
+    linked_blobs: set[str] = field(default_factory=set, metadata=TRANSIENT)
+
+    KIND = "repository"
+
+    def record_key(self) -> str:
+        return key_of(self.KIND, *self.scope)
+
+    def record_parent(self) -> str | None:
+        return self.registry.record_key()
+
+    def link_key(self, digest: str) -> str:
+        return key_of("link", *self.scope, digest)
 
     @property
     def arn(self) -> str:
@@ -156,6 +179,8 @@ class Repository:
         return None if digest is None else self.images[digest]
 
     def add_image(self, image: Image) -> None:
+        image.repository = self
+        self.registry.backend.keep(image)
         self.images[image.digest] = image
         self.image_order.add(image.digest)
         for child in image.child_digests:
@@ -165,6 +190,12 @@ class Repository:
         refs = self.blob_refs
         for digest in set(image.blob_digests):
             refs[digest] = refs.get(digest, 0) + 1
+
+    def restore_image(self, image: Image) -> None:
+        """Add an image loaded from the metadata store, with the tags it was kept with."""
+        self.add_image(image)
+        for tag in image.tags:
+            self.tag_index[tag] = image.digest
 
     def point_tag(self, tag: str, image: Image) -> Image | None:
         """Make ``tag`` name ``image``; return the image it named before, if another."""
@@ -189,6 +220,7 @@ class Repository:
         for tag in image.tags:
             del self.tag_index[tag]
         image.tags = ()
+        self.registry.backend.forget(image)
         del self.images[image.digest]
         self.image_order.discard(image.digest)
         for child in image.child_digests:
@@ -205,7 +237,7 @@ class Repository:
             del refs[digest]
             if digest in self.linked_blobs:  # no image here needs it any more
                 self.linked_blobs.discard(digest)
-                if self.registry.backend.release(digest):
+                if self._release_link(digest):
                     freed.append(digest)
         return freed
 
@@ -214,7 +246,10 @@ class Repository:
         if digest in self.linked_blobs:
             return False
         self.linked_blobs.add(digest)
-        self.registry.backend.hold(digest)
+        backend = self.registry.backend
+        backend.hold(digest)
+        if backend.journal is not None:
+            backend.journal.put_row(self.link_key(digest), self.record_key(), "link", "{}")
         return True
 
     def unlink_blob(self, digest: str) -> bool | None:
@@ -224,7 +259,14 @@ class Repository:
         if digest not in self.linked_blobs:
             return None
         self.linked_blobs.discard(digest)
-        return self.registry.backend.release(digest)
+        return self._release_link(digest)
+
+    def _release_link(self, digest: str) -> bool:
+        """Drop this repository's hold on ``digest``; whether no repository holds it now."""
+        backend = self.registry.backend
+        if backend.journal is not None:
+            backend.journal.delete_row(self.link_key(digest))
+        return backend.release(digest)
 
     def release_everything(self) -> list[str]:
         """The repository is going away: release all its blobs; those no one holds now."""
@@ -244,7 +286,7 @@ def _discard(index: dict[str, set[str]], key: str, digest: str) -> None:
 
 
 @dataclass(slots=True, eq=False)
-class UploadSession:
+class UploadSession(Record):
     """A blob upload in progress, whichever plane started it (the one upload table's row).
 
     ``lock`` is held by whoever moves the upload's bytes (append, finish); while
@@ -259,27 +301,40 @@ class UploadSession:
     region: str
     repository_name: str
     started_at: _dt.datetime
-    writer: BlobWriter
-    lock: threading.Lock = field(default_factory=threading.Lock)
-    closed: bool = False
+    writer: BlobWriter = field(repr=False, metadata=TRANSIENT)
+    lock: threading.Lock = field(default_factory=threading.Lock, repr=False, metadata=TRANSIENT)
+    closed: bool = field(default=False, metadata=TRANSIENT)
+
+    KIND = "upload"
+
+    def record_key(self) -> str:
+        return key_of(self.KIND, self.upload_id)
 
 
 @dataclass(slots=True, eq=False)
-class Registry:
+class Registry(Record):
     """The private registry of one account in one region."""
 
-    backend: Backend
+    backend: Backend = field(repr=False, metadata=TRANSIENT)
     account_id: str
     region: str
-    repositories: dict[str, Repository] = field(default_factory=dict)
-    repository_order: ArrivalOrder = field(default_factory=lambda: ArrivalOrder())
+    repositories: dict[str, Repository] = field(default_factory=dict, metadata=TRANSIENT)
+    repository_order: ArrivalOrder = field(
+        default_factory=lambda: ArrivalOrder(), metadata=TRANSIENT
+    )
     replication_rules: list[dict[str, Any]] = field(default_factory=list)
+
+    KIND = "registry"
+
+    def record_key(self) -> str:
+        return key_of(self.KIND, self.account_id, self.region)
 
     @property
     def host(self) -> str:
         return self.backend.registry_host_for(self.account_id, self.region)
 
     def add_repository(self, repository: Repository) -> None:
+        self.backend.keep(repository)
         self.repositories[repository.name] = repository
         self.repository_order.add(repository.name)
 
@@ -287,6 +342,7 @@ class Registry:
         """Forget ``repository``; the blobs no repository holds any more."""
         del self.repositories[repository.name]
         self.repository_order.discard(repository.name)
+        self.backend.forget(repository)  # its images and links go with it
         return repository.release_everything()
 
     def default_kms_key(self) -> str:
@@ -296,6 +352,51 @@ class Registry:
         return (
             f"arn:{partition_for(self.region)}:kms:{self.region}:{self.account_id}:key/{key_uuid}"
         )
+
+
+class StateLock:
+    """The one lock over all state (reentrant).  The outermost holder letting go first
+    makes what it changed durable (``Backend._commit``), so a change is written before
+    anyone else can see it and before its request is answered."""
+
+    __slots__ = ("_backend", "_depth", "_lock")
+
+    def __init__(self, backend: Backend) -> None:
+        self._lock = threading.RLock()
+        self._depth = 0  # changed only by the thread holding the lock
+        self._backend = backend
+
+    def acquire(self, blocking: bool = True, timeout: float = -1) -> bool:
+        if not self._lock.acquire(blocking, timeout):
+            return False
+        self._depth += 1
+        return True
+
+    def release(self) -> None:
+        try:
+            if self._depth == 1:
+                self._backend._commit()
+        finally:
+            self._depth -= 1
+            self._lock.release()
+
+    def __enter__(self) -> StateLock:
+        self.acquire()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.release()
+
+
+class Journal(Protocol):
+    """Where kept records go (``persistence.SqliteJournal``)."""
+
+    def changed(self, record: Record) -> None: ...
+    def deleted(self, record: Record) -> None: ...
+    def put_row(self, key: str, parent: str | None, kind: str, body: str) -> None: ...
+    def delete_row(self, key: str) -> None: ...
+    def flush(self) -> None: ...
+    def clear(self) -> None: ...
 
 
 class Backend:
@@ -322,7 +423,9 @@ class Backend:
         self.registry_scheme = registry_scheme
         self.strict_manifests = strict_manifests
         self.allow_sparse_manifests = allow_sparse_manifests
-        self.lock = threading.RLock()
+        self.lock = StateLock(self)
+        self.journal: Journal | None = None  # set by persistence.attach under --data-dir
+        self._after_commit: list[Callable[[], None]] = []
         self.events = EventBus()
         self.token_secret = secrets.token_bytes(32)
         self.registries: dict[tuple[str, str], Registry] = {}
@@ -343,7 +446,54 @@ class Backend:
         registry = self.registries.get(key)
         if registry is None:
             registry = self.registries[key] = Registry(self, account_id, region)
+            self.keep(registry)
         return registry
+
+    def add_upload(self, upload: UploadSession) -> None:
+        """``upload`` is in progress (lock held)."""
+        self.uploads[upload.upload_id] = upload
+        key = (upload.account_id, upload.region)
+        self.uploads_per_registry[key] = self.uploads_per_registry.get(key, 0) + 1
+        self.keep(upload)
+
+    def remove_upload(self, upload: UploadSession) -> None:
+        """``upload`` is over: finished, cancelled or abandoned (lock held)."""
+        del self.uploads[upload.upload_id]
+        self.forget(upload)
+        key = (upload.account_id, upload.region)
+        left = self.uploads_per_registry[key] - 1
+        if left:
+            self.uploads_per_registry[key] = left
+        else:
+            del self.uploads_per_registry[key]
+
+    def keep(self, record: Record) -> None:
+        """``record`` is now part of the state: under --data-dir it is written, and written
+        again whenever one of its fields is assigned (lock held)."""
+        if self.journal is not None:
+            record.journal = self.journal
+
+    def forget(self, record: Record) -> None:
+        """``record`` (and every record under it) is no longer part of the state (lock held)."""
+        if self.journal is not None:
+            object.__setattr__(record, "journal", None)
+            self.journal.deleted(record)
+
+    def after_commit(self, action: Callable[[], None]) -> None:
+        """Run ``action`` once this change is durable, before the lock is let go (lock held):
+        deleting a blob's bytes, so a crash never leaves kept state naming missing bytes."""
+        self._after_commit.append(action)
+
+    def _commit(self) -> None:
+        """The outermost holder is letting go of the lock: make the change durable, then
+        run what waited for that."""
+        if self.journal is not None:
+            self.journal.flush()
+        actions = self._after_commit
+        if actions:
+            self._after_commit = []
+            for action in actions:
+                action()
 
     def registry_host_for(self, account_id: str, region: str) -> str:
         """Where repositories of a registry are pushed: AWS-shaped unless the server says."""
@@ -398,6 +548,8 @@ class Backend:
             self.blob_holders.clear()
             for session in sessions:
                 session.closed = True
+            if self.journal is not None:
+                self.journal.clear()
             self.blobs.clear()
         for session in sessions:
             session.writer.discard()

@@ -227,13 +227,23 @@ def test_filesystem_publishes_atomically(tmp_path):
     assert files_under(tmp_path / "uploads") == []
 
 
-def test_filesystem_survives_a_restart_but_not_its_uploads(tmp_path):
+def test_filesystem_survives_a_restart_and_resumes_uploads(tmp_path):
     store = FilesystemBlobStore(tmp_path)
     put_blob(store, sha(b"durable"), b"durable")
-    store.new_writer("pending").write(io.BytesIO(b"in flight"))
+    store.new_writer("pending").write(io.BytesIO(b"in "))
+    store.new_writer("forgotten").write(io.BytesIO(b"lost"))
     reopened = FilesystemBlobStore(tmp_path)
     assert reopened.open(sha(b"durable")).read() == b"durable"
-    assert files_under(tmp_path / "uploads") == []
+    assert list(reopened.stored_digests()) == [sha(b"durable")]
+    reopened.keep_only_uploads({"pending"})  # what the metadata store still knows
+    assert [path.name for path in files_under(tmp_path / "uploads")] == ["pending"]
+    writer = reopened.resume_writer("pending")
+    assert writer.size == 3
+    writer.write(io.BytesIO(b"flight"))
+    writer.verify(sha(b"in flight"))
+    writer.publish(sha(b"in flight"))
+    assert reopened.open(sha(b"in flight")).read() == b"in flight"
+    assert reopened.resume_writer("forgotten") is None
 
 
 def test_filesystem_rejects_path_tricks(tmp_path):

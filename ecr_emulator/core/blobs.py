@@ -31,17 +31,24 @@ DOWNLOAD_PATH = "/_emulator/layers/"
 
 def free(backend: Backend, digests: list[str], events: list[object]) -> None:
     """Delete the bytes of ``digests``, which no repository holds any more (lock held).
-    A store that fails to delete one leaves its bytes behind (logged), never the state
-    half-changed: the change that released them has happened."""
-    for digest in digests:
-        if backend.blob_holders.get(digest):  # held again meanwhile (same transaction)
-            continue
-        try:
-            backend.blobs.delete(digest)
-        except OSError:
-            log.exception("could not delete the bytes of %s; they stay on disk", digest)
-            continue
-        events.append(BlobFreed(digest))
+
+    The bytes go once the change that released them is durable (``after_commit``), so
+    after a crash the kept state never names a blob whose bytes are gone.  A store that
+    fails to delete one leaves its bytes behind (logged), never the state half-changed."""
+
+    def delete_unheld() -> None:
+        for digest in digests:
+            if backend.blob_holders.get(digest):  # held again meanwhile (same transaction)
+                continue
+            try:
+                backend.blobs.delete(digest)
+            except OSError:
+                log.exception("could not delete the bytes of %s; they stay on disk", digest)
+                continue
+            events.append(BlobFreed(digest))
+
+    if digests:
+        backend.after_commit(delete_unheld)
 
 
 def served_size(backend: Backend, repository: Repository, digest: str) -> int | None:

@@ -82,8 +82,7 @@ def start(caller: Caller, registry_id: str | None, name: str) -> UploadSession:
             upload = UploadSession(
                 upload_id, registry.account_id, registry.region, name, backend.now(), writer
             )
-            backend.uploads[upload_id] = upload
-            backend.uploads_per_registry[key] = in_registry + 1
+            backend.add_upload(upload)
             return upload
     except BaseException:
         writer.discard()
@@ -94,13 +93,7 @@ def _take(backend: Backend, upload: UploadSession) -> bool:
     """Take ``upload`` out of the table (lock held); whether it was still there."""
     if backend.uploads.get(upload.upload_id) is not upload:
         return False
-    del backend.uploads[upload.upload_id]
-    key = (upload.account_id, upload.region)
-    left = backend.uploads_per_registry[key] - 1
-    if left:
-        backend.uploads_per_registry[key] = left
-    else:
-        del backend.uploads_per_registry[key]
+    backend.remove_upload(upload)
     upload.closed = True
     return True
 
