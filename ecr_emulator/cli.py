@@ -81,6 +81,15 @@ def _parser() -> argparse.ArgumentParser:
         default=60.0,
         help="on SIGTERM, seconds requests in flight may take to finish (default 60)",
     )
+    check = commands.add_parser(
+        "check",
+        help="verify a data directory: blobs hash to their names, manifests resolve, "
+        "tags are unique",
+    )
+    check.add_argument("--data-dir", required=True, help="the directory serve --data-dir kept")
+    check.add_argument(
+        "--repair", action="store_true", help="drop what cannot be served (server stopped)"
+    )
     commands.add_parser(
         "operations", help="print which ECR and ECR Public operations are served (Markdown)"
     )
@@ -89,6 +98,14 @@ def _parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    if args.command == "check":
+        from .data_check import run
+
+        try:
+            return run(Path(args.data_dir), fix=args.repair)
+        except FileNotFoundError as error:
+            print(f"ecr-emulator check: {error}", file=sys.stderr)
+            return 2
     if args.command == "operations":
         from .support_table import render
 

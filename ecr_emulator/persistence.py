@@ -28,7 +28,7 @@ import logging
 import secrets
 import sqlite3
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from .blobstore import FilesystemBlobStore
@@ -126,8 +126,18 @@ class LoadReport:
     images: int = 0
     links: int = 0
     uploads: int = 0
-    dropped: int = 0
+    missing: list[str] = field(default_factory=list)  # rows whose bytes are gone
     seconds: float = 0.0
+
+
+def load(backend: Backend, data_dir: Path) -> tuple[sqlite3.Connection, LoadReport]:
+    """Load what ``data_dir`` keeps into ``backend`` without keeping later changes
+    (``ecr-emulator check`` looks at it this way)."""
+    connection = connect(data_dir)
+    report = LoadReport()
+    with backend.lock:
+        _load(backend, connection, report)
+    return connection, report
 
 
 def attach(backend: Backend, data_dir: Path, fsync: str = "never") -> LoadReport:
@@ -151,6 +161,13 @@ def attach(backend: Backend, data_dir: Path, fsync: str = "never") -> LoadReport
             _attach(upload, journal)
         backend.blobs.keep_only_uploads(set(backend.uploads))
     report.seconds = time.perf_counter() - started
+    if report.missing:
+        log.warning(
+            "%d kept blobs or uploads have lost their bytes and are not served; "
+            "run: ecr-emulator check --data-dir %s --repair",
+            len(report.missing),
+            data_dir,
+        )
     return report
 
 
@@ -170,7 +187,6 @@ def close(backend: Backend) -> None:
 
 def _load(backend: Backend, connection: sqlite3.Connection, report: LoadReport) -> None:
     rows = connection.execute("SELECT key, kind, body FROM records ORDER BY id")
-    dropped: list[str] = []
     repositories: dict[tuple[str, ...], Repository] = {}
     for key, kind, body in rows:
         if kind == "backend":
@@ -198,19 +214,15 @@ def _load(backend: Backend, connection: sqlite3.Connection, report: LoadReport) 
                 repository.link_blob(digest)
                 report.links += 1
             else:  # bytes lost outside the emulator: not served (``ecr-emulator check``)
-                dropped.append(key)
+                report.missing.append(key)
         elif kind == UploadSession.KIND:
             fields = decode(body)
             writer = backend.blobs.resume_writer(fields["upload_id"])
             if writer is None:
-                dropped.append(key)
+                report.missing.append(key)
                 continue
             backend.add_upload(UploadSession(writer=writer, **fields))
             report.uploads += 1
-    if dropped:
-        with connection:
-            connection.executemany("DELETE FROM records WHERE key = ?", [(k,) for k in dropped])
-        report.dropped = len(dropped)
     secret = connection.execute("SELECT 1 FROM records WHERE key = ?", (BACKEND_KEY,)).fetchone()
     if secret is None:  # a new data directory: its token secret is kept from now on
         backend.token_secret = secrets.token_bytes(32)
