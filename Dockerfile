@@ -23,8 +23,8 @@ RUN mkdir -p /var/lib/ecr-emulator && chown 65532:65532 /var/lib/ecr-emulator
 ENV PATH=/opt/ecr-emulator/bin:$PATH PYTHONUNBUFFERED=1 PYTHONDONTWRITEBYTECODE=1
 USER 65532:65532
 EXPOSE 5000
-# Python as PID 1 ignores SIGTERM; SIGINT stops the server at once.
-STOPSIGNAL SIGINT
+# The server stops gracefully on SIGTERM (requests in flight finish, state is flushed).
+STOPSIGNAL SIGTERM
 HEALTHCHECK --interval=10s --timeout=3s --start-period=5s \
   CMD ["python3", "-c", "import urllib.request; urllib.request.urlopen('http://127.0.0.1:5000/_emulator/health', timeout=2)"]
 ENTRYPOINT ["ecr-emulator"]

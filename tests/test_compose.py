@@ -10,20 +10,27 @@ base image), about 1 minute once the base image exists.
 
 from __future__ import annotations
 
+import base64
 import os
 import platform
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import requests
+from conftest import ecr_client
 from support import (
+    BUSYBOX,
     ROOT,
+    Docker,
     build_context,
     download_wheels,
     ensure_python_base_image,
     free_port,
     image_python,
     require_docker,
+    require_file,
     require_tool,
     run,
     run_label,
@@ -117,3 +124,52 @@ def test_compose_example_pushes_and_pulls_through_the_emulator(compose):
     assert "pulled hello.txt: hello from the compose client" in client_lines
     assert client_lines[-1] == "compose example: OK"
     assert "ecr-emulator listening on http://0.0.0.0:5000" in output
+
+
+def test_a_restart_of_the_service_keeps_the_pushed_image(compose, tmp_path):
+    """The named volume keeps the data directory: an image docker pushed through the published
+    port is still listed after `docker-compose restart ecr`, and docker pulls and runs it."""
+    require_file(BUSYBOX, "busybox-static")
+    port = compose.env["ECR_EMULATOR_PORT"]
+    url = f"http://127.0.0.1:{port}"
+    compose("up", "-d", "--no-build", "ecr")
+    wait_healthy(compose, url)
+    client = ecr_client(endpoint_url=url)
+    client.create_repository(repositoryName="compose-demo/kept")
+    docker = Docker(tmp_path / "docker-config", run_label())
+    (data,) = client.get_authorization_token()["authorizationData"]
+    password = base64.b64decode(data["authorizationToken"]).decode().partition(":")[2]
+    docker("login", "--username", "AWS", "--password-stdin", f"127.0.0.1:{port}", input=password)
+    reference = f"127.0.0.1:{port}/compose-demo/kept:v1"
+    local = docker.build_busybox(
+        tmp_path / "image", f"ecr-emulator-test/kept:{docker.label}", "kept"
+    )
+    docker("tag", local, reference)
+    try:
+        docker("push", reference)
+        compose("restart", "ecr", timeout=120)
+        wait_healthy(compose, url)
+        logs = compose("logs", "ecr").stdout
+        assert " repositories, 1 images, " in logs.rsplit("loaded /var/lib/ecr-emulator", 1)[1]
+        (image,) = client.describe_images(repositoryName="compose-demo/kept")["imageDetails"]
+        assert image["imageTags"] == ["v1"]
+        docker("rmi", reference, local)
+        pulled = docker("pull", reference)  # the same login: the token secret was kept too
+        assert image["imageDigest"] in pulled.stdout
+        ran = docker("run", "--rm", "--network", "none", reference)
+        assert ran.stdout.strip() == "kept"
+    finally:
+        docker.remove_test_images()
+        docker("rmi", reference, check=False)
+
+
+def wait_healthy(compose: Compose, url: str) -> None:
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            if requests.get(f"{url}/_emulator/health", timeout=2).status_code == 200:
+                return
+        except requests.ConnectionError:
+            pass
+        assert time.monotonic() < deadline, compose("logs", "ecr", check=False).stdout
+        time.sleep(0.5)
