@@ -59,6 +59,12 @@ def _parser() -> argparse.ArgumentParser:
         help="the registry accepts manifests whose layers or index children were not pushed "
         "(OCI sparse manifests; ECR refuses them)",
     )
+    serve.add_argument(
+        "--seed",
+        metavar="FILE",
+        help="fixtures (YAML or JSON) to create at start-up: repositories, settings, policies, "
+        "images (see ecr_emulator/seed.py); existing repositories are left as they are",
+    )
     serve.add_argument("--log-level", default="INFO", help="logging level (default INFO)")
     serve.add_argument(
         "--threads", type=int, default=32, help="worker threads serving requests (default 32)"
@@ -138,6 +144,15 @@ def main(argv: list[str] | None = None) -> int:
         )
         sweep.daemon = True
         sweep.start()
+    if args.seed:
+        from . import seed
+
+        try:
+            created = seed.apply(backend, args.seed)
+        except (OSError, seed.SeedError) as error:
+            print(f"ecr-emulator serve: --seed {args.seed}: {error}", file=sys.stderr)
+            return 2
+        log.info("seeded %d repositories from %s", created, args.seed)
     app = EmulatorApp(backend, require_auth=not args.no_auth)
     server = build_server(
         args.host,

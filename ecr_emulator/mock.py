@@ -157,6 +157,7 @@ class mock_ecr:
         clock: Clock | None = None,
         strict: bool = False,
         registry_host: str | None = None,
+        seed: str | os.PathLike[str] | dict[str, Any] | None = None,
     ) -> None:
         self._options: dict[str, Any] = {
             "clock": clock,
@@ -166,6 +167,10 @@ class mock_ecr:
         self._saved_env: dict[str, str | None] = {}
         self.backend = Backend(clock=clock, strict_manifests=strict, registry_host=registry_host)
         self.dispatcher = ApiDispatcher(self.backend)
+        if seed is not None:  # fixtures: see ecr_emulator.seed
+            from . import seed as fixtures
+
+            fixtures.apply(self.backend, seed)
         self._registry_url = host_pattern(registry_host) if registry_host else None
         self._app: WsgiApp | None = None
 

@@ -122,6 +122,12 @@ class ApiDispatcher:
             log.exception("internal error while handling %s", headers.get("X-Amz-Target"))
             return error_response(ServiceError("ServerException", f"Internal error: {exc!r}", 500))
 
+    def call(self, name: str, caller: Caller, params: dict[str, Any]) -> dict:
+        """Run operation ``name`` of ``caller``'s service with API-shaped ``params``, validated
+        like a request (fixtures use it); the serialized result."""
+        operation = self._operation(caller.service, name)
+        return operation.serialize(self._call(operation, caller, params))
+
     def operation_for(self, headers: Mapping[str, str]) -> BoundOperation:
         """The operation ``X-Amz-Target`` names (UnknownOperation / NotImplemented otherwise)."""
         target = headers.get("X-Amz-Target") or headers.get("x-amz-target")
