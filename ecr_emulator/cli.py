@@ -96,6 +96,28 @@ def _parser() -> argparse.ArgumentParser:
     check.add_argument(
         "--repair", action="store_true", help="drop what cannot be served (server stopped)"
     )
+    for name, text in (
+        ("import", "load a docker save archive or an OCI image layout into a repository"),
+        ("export", "write an image out as an OCI image layout or a docker archive"),
+    ):
+        command = commands.add_parser(name, help=text)
+        if name == "import":
+            command.add_argument("source", type=Path, help="archive (.tar) or layout directory")
+        else:
+            command.add_argument(
+                "destination", type=Path, help="directory, or a .tar file (docker-archive: a tar)"
+            )
+            command.add_argument(
+                "--format", choices=("oci", "docker-archive"), default="oci", dest="form"
+            )
+        command.add_argument("--repository", required=True)
+        command.add_argument(
+            "--tag", help="the tag to write (import) or read (export); export also takes a digest"
+        )
+        where = command.add_mutually_exclusive_group(required=True)
+        where.add_argument("--endpoint-url", help="a running emulator, e.g. http://127.0.0.1:5000")
+        where.add_argument("--data-dir", type=Path, help="the data directory of a stopped server")
+        command.add_argument("--region", default="us-east-1")
     commands.add_parser(
         "operations", help="print which ECR and ECR Public operations are served (Markdown)"
     )
@@ -112,6 +134,8 @@ def main(argv: list[str] | None = None) -> int:
         except FileNotFoundError as error:
             print(f"ecr-emulator check: {error}", file=sys.stderr)
             return 2
+    if args.command in ("import", "export"):
+        return _transfer(args)
     if args.command == "operations":
         from .support_table import render
 
@@ -170,6 +194,36 @@ def main(argv: list[str] | None = None) -> int:
     print(f"ecr-emulator listening on http://{args.host}:{port}", flush=True)
     serve_until_signalled(server)
     persistence.close(backend)
+    return 0
+
+
+def _transfer(args: argparse.Namespace) -> int:
+    """``import`` / ``export``: see ``transfer``."""
+    from . import transfer
+    from .errors import ServiceError
+
+    create = args.command == "import"
+    try:
+        if args.endpoint_url:
+            target = transfer.ServerTarget(args.endpoint_url, args.repository, args.region, create)
+        else:
+            target = transfer.DataDirTarget(args.data_dir, args.repository, args.region, create)
+        try:
+            if create:
+                digest = transfer.import_image(args.source, target, args.tag)
+                print(f"imported {args.repository}:{args.tag or '<untagged>'} {digest}")
+            else:
+                reference = args.tag or "latest"
+                digest = transfer.export_image(
+                    target, reference, args.destination, args.form, args.repository
+                )
+                print(f"exported {args.repository}:{reference} {digest} to {args.destination}")
+        finally:
+            if isinstance(target, transfer.DataDirTarget):
+                target.close()
+    except (transfer.TransferError, ServiceError, OSError, ValueError, KeyError) as error:
+        print(f"ecr-emulator {args.command}: {error}", file=sys.stderr)
+        return 1
     return 0
 
 
