@@ -29,6 +29,7 @@ import multiprocessing
 import os
 import shutil
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -63,6 +64,17 @@ def ecr(base: str):
         aws_access_key_id="testing",
         aws_secret_access_key="testing",
     )
+
+
+def emulator_url(
+    args: argparse.Namespace, work: Path, processes: list, *extra: str, data_dir: bool = True
+) -> str:
+    """``--emulator-url``, or an emulator started here (added to ``processes``)."""
+    if args.emulator_url:
+        return args.emulator_url
+    process, url = start_emulator(work, *extra, data_dir=data_dir)
+    processes.append(process)
+    return url
 
 
 def write_blob(path: Path, size: int) -> str:
@@ -116,14 +128,9 @@ def run_blobs(args: argparse.Namespace, work: Path) -> bool:
         pushes.append((path, write_blob(path, size)))
         seed = work / f"seed-{index}.bin"
         seeds.append((seed, write_blob(seed, size)))
-    processes = []
+    processes: list[subprocess.Popen] = []
     try:
-        systems: dict[str, str] = {}
-        if args.emulator_url:
-            systems["ecr-emulator"] = args.emulator_url
-        else:
-            process, systems["ecr-emulator"] = start_emulator(work, "--no-auth")
-            processes.append(process)
+        systems = {"ecr-emulator": emulator_url(args, work, processes, "--no-auth")}
         ecr(systems["ecr-emulator"]).create_repository(repositoryName=REPOSITORY)
         process, systems["distribution 2.8"] = start_distribution(work)
         processes.append(process)
@@ -210,14 +217,9 @@ def api_rate(base: str, clients: int, seconds: float) -> float:
 
 
 def run_api(args: argparse.Namespace, work: Path) -> None:
-    processes = []
+    processes: list[subprocess.Popen] = []
     try:
-        systems: dict[str, str] = {}
-        if args.emulator_url:
-            systems["ecr-emulator"] = args.emulator_url
-        else:
-            process, systems["ecr-emulator"] = start_emulator(work, data_dir=False)
-            processes.append(process)
+        systems = {"ecr-emulator": emulator_url(args, work, processes, data_dir=False)}
         process, systems["moto_server"] = start_moto(work)
         processes.append(process)
         for base in systems.values():

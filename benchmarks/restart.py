@@ -15,7 +15,6 @@ from __future__ import annotations
 import argparse
 import hashlib
 import io
-import json
 import shutil
 import statistics
 import subprocess
@@ -28,6 +27,7 @@ from pathlib import Path
 import boto3
 
 sys.path.insert(0, str(Path(__file__).parent))
+from put_image import manifest
 from servers import HOST, free_port, print_table, stop
 
 from ecr_emulator import persistence
@@ -38,28 +38,6 @@ from ecr_emulator.state import Backend
 REPOSITORY = "bench/restart"
 ACCOUNT = "123456789012"
 TARGET_SECONDS = 5.0
-
-
-def manifest(number: int) -> str:
-    layer = hashlib.sha256(str(number).encode()).hexdigest()
-    return json.dumps(
-        {
-            "schemaVersion": 2,
-            "mediaType": "application/vnd.docker.distribution.manifest.v2+json",
-            "config": {
-                "mediaType": "application/vnd.docker.container.image.v1+json",
-                "size": 2,
-                "digest": "sha256:" + "c" * 64,
-            },
-            "layers": [
-                {
-                    "mediaType": "application/vnd.docker.image.rootfs.diff.tar.gzip",
-                    "size": 100 + number,
-                    "digest": "sha256:" + layer,
-                }
-            ],
-        }
-    )
 
 
 def fill(data_dir: Path, count: int) -> str:

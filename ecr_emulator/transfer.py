@@ -25,7 +25,7 @@ import os
 import shutil
 import tarfile
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
@@ -190,7 +190,13 @@ def import_image(source: Path, target: Target, tag: str | None) -> str:
         image = _choose(root, tag)
         blobs: dict[str, Descriptor] = {}
         manifests: list[tuple[bytes, str]] = []  # children first, then the image itself
-        _collect(root, image.body, image.media_type, blobs, manifests)
+        _collect(
+            lambda digest: (_blob_path(root, digest).read_bytes(), ""),
+            image.body,
+            image.media_type,
+            blobs,
+            manifests,
+        )
         total = sum(d.size for d in blobs.values())
         with _progress(total, "import") as bar:
             for descriptor in blobs.values():
@@ -208,16 +214,18 @@ def import_image(source: Path, target: Target, tag: str | None) -> str:
 
 
 def _collect(
-    root: Path,
+    fetch: Callable[[str], tuple[bytes, str]],
     body: bytes,
     media_type: str,
     blobs: dict[str, Descriptor],
     manifests: list[tuple[bytes, str]],
 ) -> None:
+    """Every blob and manifest an image needs, children before the manifests that list
+    them; ``fetch`` reads a child manifest (body, media type) by digest."""
     children, needed = _references(body, media_type)
     for child in children:
-        child_body = _blob_path(root, child.digest).read_bytes()
-        _collect(root, child_body, child.media_type, blobs, manifests)
+        child_body, child_type = fetch(child.digest)
+        _collect(fetch, child_body, child_type or child.media_type, blobs, manifests)
     for blob in needed:
         blobs.setdefault(blob.digest, blob)
     manifests.append((body, media_type))
@@ -231,7 +239,7 @@ def export_image(
     body, media_type = target.get_manifest(reference)
     pieces: list[tuple[bytes, str]] = []
     blobs: dict[str, Descriptor] = {}
-    _collect_remote(target, body, media_type, blobs, pieces)
+    _collect(target.get_manifest, body, media_type, blobs, pieces)
     as_tar = form == "docker-archive" or destination.suffix == ".tar"
     with tempfile.TemporaryDirectory(prefix="ecr-emulator-export-") as work:
         root = Path(work) if as_tar else destination
@@ -288,22 +296,6 @@ def _write_docker_manifest(
         ],
     }
     (root / "manifest.json").write_text(json.dumps([entry]))
-
-
-def _collect_remote(
-    target: Target,
-    body: bytes,
-    media_type: str,
-    blobs: dict[str, Descriptor],
-    pieces: list[tuple[bytes, str]],
-) -> None:
-    children, needed = _references(body, media_type)
-    for child in children:
-        child_body, child_type = target.get_manifest(child.digest)
-        _collect_remote(target, child_body, child_type, blobs, pieces)
-    for blob in needed:
-        blobs.setdefault(blob.digest, blob)
-    pieces.append((body, media_type))
 
 
 @contextmanager
