@@ -100,7 +100,7 @@ def put_blob(store: BlobStore, digest: str, data: bytes) -> None:
 
 def read_chunks(stream: BinaryIO, length: int | None) -> Iterator[bytes]:
     """``stream``'s bytes in chunks, stopping after ``length`` bytes when it is given;
-    a failing stream raises ``BodyReadError``."""
+    a failing stream, or one that ends before ``length`` bytes, raises ``BodyReadError``."""
     remaining = length
     while remaining is None or remaining > 0:
         try:
@@ -108,6 +108,8 @@ def read_chunks(stream: BinaryIO, length: int | None) -> Iterator[bytes]:
         except Exception as error:  # the server's stream: OSError, werkzeug's ClientDisconnected
             raise BodyReadError(f"the request body could not be read: {error}") from error
         if not chunk:
+            if remaining:  # the server's stream stops at Content-Length; earlier, it broke off
+                raise BodyReadError(f"the request body ended {remaining} bytes early")
             return
         if remaining is not None:
             remaining -= len(chunk)
@@ -377,6 +379,8 @@ def _append_file(writer: _FileWriter, stream: BinaryIO, length: int | None, targ
             except Exception as error:
                 raise BodyReadError(f"the request body could not be read: {error}") from error
             if not count:
+                if length is not None:  # the body ended before its Content-Length
+                    raise BodyReadError(f"the request body ended {end - writer.size} bytes early")
                 break
             target.write(buffer[:count])
             todo.put((buffer, count))

@@ -40,11 +40,6 @@ class EmulatorApp:
         self.registry_app = RegistryApp(backend, require_auth=require_auth)
 
     def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
-        if environ.get("wsgi.input_terminated") is False:
-            # cheroot sets the key even for a body of known length, which would make werkzeug
-            # trust its stream to end on time; without it, werkzeug bounds the stream by
-            # Content-Length and reports a body cut short as a disconnect.
-            del environ["wsgi.input_terminated"]
         if not log.isEnabledFor(logging.INFO):
             return self._route(environ, start_response)
         started = time.perf_counter()
