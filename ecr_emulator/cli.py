@@ -199,6 +199,9 @@ def main(argv: list[str] | None = None) -> int:
 
 def _transfer(args: argparse.Namespace) -> int:
     """``import`` / ``export``: see ``transfer``."""
+    import requests
+    from botocore.exceptions import BotoCoreError, ClientError
+
     from . import transfer
     from .errors import ServiceError
 
@@ -221,7 +224,16 @@ def _transfer(args: argparse.Namespace) -> int:
         finally:
             if isinstance(target, transfer.DataDirTarget):
                 target.close()
-    except (transfer.TransferError, ServiceError, OSError, ValueError, KeyError) as error:
+    except (
+        transfer.TransferError,
+        ServiceError,
+        BotoCoreError,
+        ClientError,
+        requests.RequestException,
+        OSError,
+        ValueError,
+        KeyError,
+    ) as error:
         print(f"ecr-emulator {args.command}: {error}", file=sys.stderr)
         return 1
     return 0
