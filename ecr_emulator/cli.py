@@ -11,6 +11,7 @@ from pathlib import Path
 
 from . import persistence
 from .blobstore import FilesystemBlobStore
+from .clock import AdjustableClock
 from .persistence import FSYNC_CHOICES
 from .server import EmulatorApp, build_server
 from .serving import Server, bound_port
@@ -148,6 +149,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     registry_host = None if args.registry_host == "self" else args.registry_host
     backend = Backend(
+        clock=AdjustableClock(),  # POST /_emulator/clock moves it
         registry_host=registry_host,
         strict_manifests=args.strict,
         blobs=blobs,

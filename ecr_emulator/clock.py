@@ -40,3 +40,25 @@ class ManualClock:
 
     def set(self, when: _dt.datetime) -> None:
         self._now = when
+
+
+class AdjustableClock:
+    """Wall-clock time moved by an offset: what the server runs on, so a test against a
+    live server can age images or expire tokens (``POST /_emulator/clock``) while time
+    keeps flowing."""
+
+    def __init__(self) -> None:
+        self.offset = _dt.timedelta()
+
+    def now(self) -> _dt.datetime:
+        return _dt.datetime.now(_dt.timezone.utc) + self.offset
+
+    def advance(self, seconds: float) -> None:
+        self.offset += _dt.timedelta(seconds=seconds)
+
+    def set(self, when: _dt.datetime) -> None:
+        self.offset = when - _dt.datetime.now(_dt.timezone.utc)
+
+    def reset(self) -> None:
+        """Back to wall-clock time (``POST /_emulator/reset``)."""
+        self.offset = _dt.timedelta()

@@ -11,6 +11,7 @@ from collections.abc import Iterator
 
 import pytest
 
+from .clock import AdjustableClock
 from .mock import mock_ecr
 from .server import BackgroundServer, EmulatorApp
 from .state import Backend
@@ -26,7 +27,7 @@ def ecr_mock() -> Iterator[mock_ecr]:
 @pytest.fixture(scope="session")
 def ecr_server_session() -> Iterator[BackgroundServer]:
     """One emulator server for the whole session (use ``ecr_server`` in tests)."""
-    server = BackgroundServer(EmulatorApp(Backend()), port=0)
+    server = BackgroundServer(EmulatorApp(Backend(clock=AdjustableClock())), port=0)
     server.backend.registry_host = f"{server.host}:{server.port}"
     server.start()
     yield server

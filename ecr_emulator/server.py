@@ -8,6 +8,7 @@ Each request is logged at info level in one line: method, path, status, ms.
 
 from __future__ import annotations
 
+import datetime as _dt
 import json
 import logging
 import threading
@@ -19,6 +20,7 @@ from werkzeug.exceptions import HTTPException
 from werkzeug.wrappers import Request, Response
 
 from . import __version__, serving
+from .clock import AdjustableClock
 from .core.blobs import DOWNLOAD_PATH
 from .errors import ServiceError
 from .protocol.dispatcher import ApiDispatcher, error_response, request_too_large
@@ -98,7 +100,36 @@ class EmulatorApp:
         if request.path == "/_emulator/reset" and request.method == "POST":
             self.backend.reset()
             return _json(200, {"reset": True})
+        if request.path == "/_emulator/clock" and request.method == "POST":
+            return self._move_clock(request)
         return _json(404, {"message": f"No admin route for {request.method} {request.path}"})
+
+    def _move_clock(self, request: Request) -> Response:
+        """``{"advance_seconds": N}`` or ``{"now": "<ISO 8601>"}`` (or ``{}``): the new now."""
+        clock = self.backend.clock
+        if not isinstance(clock, AdjustableClock):
+            return _json(400, {"message": "this server's clock cannot be moved"})
+        try:
+            order = json.loads(_read_at_most(request, 4096) or b"{}")
+            if not isinstance(order, dict) or set(order) - {"advance_seconds", "now"}:
+                raise ValueError('expected {"advance_seconds": N} or {"now": "<ISO 8601>"}')
+            if "advance_seconds" in order and "now" in order:
+                raise ValueError("give advance_seconds or now, not both")
+            if "advance_seconds" in order:
+                seconds = order["advance_seconds"]
+                if isinstance(seconds, bool) or not isinstance(seconds, int | float):
+                    raise ValueError("advance_seconds must be a number")
+                if not -1e10 < seconds < 1e10:
+                    raise ValueError("advance_seconds is out of range")
+                clock.advance(seconds)
+            elif "now" in order:
+                when = _dt.datetime.fromisoformat(str(order["now"]).replace("Z", "+00:00"))
+                clock.set(when if when.tzinfo else when.replace(tzinfo=_dt.timezone.utc))
+        except ServiceError as error:
+            return _json(error.status, {"message": error.message})
+        except (ValueError, OverflowError) as error:
+            return _json(400, {"message": f"invalid clock request: {error}"})
+        return _json(200, {"now": clock.now().isoformat()})
 
 
 def _read_at_most(request: Request, limit: int) -> bytes:

@@ -538,7 +538,11 @@ class Backend:
                 self.events.publish(events)
 
     def reset(self) -> None:
-        """Forget every registry, upload and blob (the admin route ``POST /_emulator/reset``)."""
+        """Forget every registry, upload and blob, and put a moved clock back (the admin
+        route ``POST /_emulator/reset``)."""
+        reset_clock = getattr(self.clock, "reset", None)
+        if reset_clock is not None:
+            reset_clock()
         with self.transaction() as events:
             events.append(StateReset())
             sessions = list(self.uploads.values())
