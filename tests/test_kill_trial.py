@@ -60,7 +60,12 @@ class Model:
         self.expected: dict[str, str] = {}
         self.uncertain: set[str] = set()
         self.locks = {tag: threading.Lock() for tag in DOCKER_TAGS + API_TAGS}
-        self.counts = {"acknowledged": 0, "refused": 0, "in flight at a kill": 0}
+        self.counts = {
+            "acknowledged": 0,
+            "refused": 0,
+            "in flight at a kill": 0,
+            "answers cut short by a kill": 0,
+        }
         self.history: dict[str, list[str]] = {tag: [] for tag in self.locks}
 
     def change(self, tag: str, attempt: Callable[[], str | None], what: str = "") -> None:
@@ -73,7 +78,8 @@ class Model:
             except (BotoCoreError, requests.ConnectionError, OSError, ServerGone) as error:
                 self.history[tag].append(f"{started} {what} in flight: {type(error).__name__}")
                 self.uncertain.add(tag)
-                self.counts["in flight at a kill"] += 1
+                cut = isinstance(error, CutShort)
+                self.counts["answers cut short by a kill" if cut else "in flight at a kill"] += 1
                 raise ServerGone() from None
             self.history[tag].append(f"{started} {what} -> {outcome}")
             if outcome is None:
@@ -86,6 +92,19 @@ class Model:
 
 class ServerGone(Exception):
     pass
+
+
+class CutShort(ServerGone):
+    """A 200 whose body the kill cut off."""
+
+
+def answered(answer: dict, member: str) -> dict:
+    """``answer`` if its body arrived: a kill between the status line and the body leaves
+    botocore a 200 with nothing in it (it gives up reading and returns what it has), so
+    the change happened but what it did is unknown until the server is asked again."""
+    if member not in answer:
+        raise CutShort()
+    return answer
 
 
 def build_images(docker: Docker, base: Path, count: int) -> list[str]:
@@ -150,8 +169,11 @@ def api_worker(server: EmulatorProcess, manifests: list[str], model: Model, stop
 
             def put(tag=tag, manifest=manifest) -> str | None:
                 try:
-                    client.put_image(
-                        repositoryName=REPOSITORY, imageManifest=manifest, imageTag=tag
+                    answered(
+                        client.put_image(
+                            repositoryName=REPOSITORY, imageManifest=manifest, imageTag=tag
+                        ),
+                        "image",
                     )
                 except ClientError:
                     return None
@@ -162,8 +184,11 @@ def api_worker(server: EmulatorProcess, manifests: list[str], model: Model, stop
             tag = rng.choice(API_TAGS + DOCKER_TAGS)
 
             def delete(tag=tag) -> str | None:
-                answer = client.batch_delete_image(
-                    repositoryName=REPOSITORY, imageIds=[{"imageTag": tag}]
+                answer = answered(
+                    client.batch_delete_image(
+                        repositoryName=REPOSITORY, imageIds=[{"imageTag": tag}]
+                    ),
+                    "imageIds",
                 )
                 return GONE if answer["imageIds"] else None
 
@@ -174,6 +199,20 @@ def api_worker(server: EmulatorProcess, manifests: list[str], model: Model, stop
             return
         except ClientError:
             continue
+
+
+def reporting(worker: Callable[..., None], errors: list[str]) -> Callable[..., None]:
+    """``worker`` with whatever it raises put in ``errors`` (a thread's exception is only
+    printed)."""
+
+    def run(*args: object) -> None:
+        try:
+            worker(*args)
+        except BaseException as error:
+            errors.append(f"{worker.__name__}: {error!r}")
+            raise
+
+    return run
 
 
 def _no_retry_client(server: EmulatorProcess):
@@ -260,13 +299,17 @@ def test_kill_9_at_random_moments(tmp_path):
             )
             manifests.append(found["images"][0]["imageManifest"])
         rng = random.Random(os.environ.get("KILL_TRIAL_SEED"))
+        errors: list[str] = []
         for round_number in range(1, KILLS + 1):
             stop = threading.Event()
             workers = [
                 threading.Thread(
-                    target=docker_worker, args=(docker, server.host, images, model, stop)
+                    target=reporting(docker_worker, errors),
+                    args=(docker, server.host, images, model, stop),
                 ),
-                threading.Thread(target=api_worker, args=(server, manifests, model, stop)),
+                threading.Thread(
+                    target=reporting(api_worker, errors), args=(server, manifests, model, stop)
+                ),
             ]
             for worker in workers:
                 worker.start()
@@ -278,6 +321,7 @@ def test_kill_9_at_random_moments(tmp_path):
             for worker in workers:
                 worker.join(timeout=60)
                 assert not worker.is_alive()
+            assert not errors, errors  # a worker that died unexpectedly leaves the model wrong
             server = start(tmp_path, port, round_number)
             verify(server, docker, model, stats)
     finally:
