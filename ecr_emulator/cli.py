@@ -66,6 +66,14 @@ def _parser() -> argparse.ArgumentParser:
         help="fixtures (YAML or JSON) to create at start-up: repositories, settings, policies, "
         "images (see ecr_emulator/seed.py); existing repositories are left as they are",
     )
+    serve.add_argument(
+        "--lifecycle-interval",
+        type=float,
+        default=600.0,
+        metavar="SECONDS",
+        help="run every lifecycle policy this often (default 600; 0: only on "
+        "POST /_emulator/lifecycle/run). AWS runs them within 24 hours",
+    )
     serve.add_argument("--log-level", default="INFO", help="logging level (default INFO)")
     serve.add_argument(
         "--threads", type=int, default=32, help="worker threads serving requests (default 32)"
@@ -179,6 +187,17 @@ def main(argv: list[str] | None = None) -> int:
             print(f"ecr-emulator serve: --seed {args.seed}: {error}", file=sys.stderr)
             return 2
         log.info("seeded %d repositories from %s", created, args.seed)
+    stop_schedule = threading.Event()
+    if args.lifecycle_interval > 0:
+        from .core import lifecycle
+
+        schedule = threading.Thread(
+            target=lifecycle.run_every,
+            args=(backend, args.lifecycle_interval, stop_schedule),
+            name="ecr-emulator-lifecycle",
+            daemon=True,
+        )
+        schedule.start()
     app = EmulatorApp(backend, require_auth=not args.no_auth)
     server = build_server(
         args.host,
@@ -195,6 +214,7 @@ def main(argv: list[str] | None = None) -> int:
         backend.registry_host = f"{shown_host}:{port}"
     print(f"ecr-emulator listening on http://{args.host}:{port}", flush=True)
     serve_until_signalled(server)
+    stop_schedule.set()
     persistence.close(backend)
     return 0
 

@@ -86,6 +86,25 @@ class TagRemoved(Event):
 
 
 @dataclass(frozen=True, slots=True)
+class LifecycleAction(Event):
+    """A lifecycle policy acted on an image: ``action`` EXPIRE (it is gone) or TRANSITION
+    (it is archived), by the rule of ``rule_priority``."""
+
+    digest: str
+    tags: tuple[str, ...]
+    action: str
+    rule_priority: int
+
+
+@dataclass(frozen=True, slots=True)
+class StorageClassChanged(Event):
+    """An image was archived (``status`` ARCHIVED) or its restore began (ACTIVATING)."""
+
+    digest: str
+    status: str
+
+
+@dataclass(frozen=True, slots=True)
 class ImagePulled(Event):
     digest: str
 

@@ -190,6 +190,13 @@ class mock_ecr:
             return True
         return is_aws_registry_url(url)
 
+    def run_lifecycle(self) -> list[dict[str, Any]]:
+        """Apply every repository's lifecycle policy now (the server's
+        ``POST /_emulator/lifecycle/run``): the actions taken, in order."""
+        from .core import lifecycle
+
+        return lifecycle.run(self.backend)
+
     def __call__(self, func: Callable[..., T] | type) -> Any:
         """``@mock_ecr(...)``: decorate with this instance's options."""
         return _decorate(func, self._options)

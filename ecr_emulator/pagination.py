@@ -89,3 +89,31 @@ def _resume(backend: Backend, order: ArrivalOrder, token: str, scope: str) -> tu
         raise _invalid_token()
     # the key the page stopped in may be gone: then the next key starts from its first entry
     return current, skip if order.key_at(current) == state.get("key") else 0
+
+
+def paginate_list(
+    backend: Backend,
+    entries: Sequence[T],
+    next_token: str | None,
+    max_results: int | None,
+    scope: str,
+    default: int = 100,
+) -> tuple[list[T], str | None]:
+    """One page of a listing that does not change between pages (a kept lifecycle preview)
+    and the token for the next page: an offset, signed and bound to ``scope`` like the
+    tokens of ``paginate_in_order``."""
+    start = 0
+    if next_token:
+        try:
+            state = verify_claims(backend, next_token, PAGE)
+        except InvalidToken:
+            raise _invalid_token() from None
+        start = state.get("offset")
+        if state.get("scope") != scope or not isinstance(start, int) or start < 0:
+            raise _invalid_token()
+    end = start + (max_results or default)
+    if end >= len(entries):
+        return list(entries[start:]), None
+    expires = (backend.now() + TOKEN_LIFETIME).timestamp()
+    claims = {"scope": scope, "offset": end, "expires": expires}
+    return list(entries[start:end]), sign_claims(backend, PAGE, claims)

@@ -2,8 +2,8 @@
 
 ``ecr-emulator serve --seed FILE`` and ``mock_ecr(seed=FILE or dict)`` apply it at
 start-up, so a test suite starts from a known registry.  Each repository entry is
-CreateRepository's own parameters, plus ``policy`` (SetRepositoryPolicy), and
-``images``; ``account`` and ``region`` pick the registry (at the top for every entry,
+CreateRepository's own parameters, plus ``policy`` (SetRepositoryPolicy),
+``lifecyclePolicy`` (PutLifecyclePolicy) and ``images``; ``account`` and ``region`` pick the registry (at the top for every entry,
 or per entry).  Everything goes through the API's operations, so a bad value gets the
 error ECR would give.  An image is either ``manifest`` (PutImage as-is) or ``files``
 (a path → text mapping built into a one-layer OCI image whose blobs are uploaded, so
@@ -16,6 +16,7 @@ docker can pull it), with ``tag`` or ``tags``::
         imageTagMutability: IMMUTABLE
         tags: [{Key: team, Value: platform}]
         policy: {Version: "2012-10-17", Statement: [...]}
+        lifecyclePolicy: {rules: [...]}
         images:
           - tags: [v1, latest]
             files: {hello.txt: "hello"}
@@ -47,7 +48,12 @@ log = logging.getLogger(__name__)
 OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
 OCI_CONFIG = "application/vnd.oci.image.config.v1+json"
 OCI_LAYER = "application/vnd.oci.image.layer.v1.tar+gzip"
-ENTRY_KEYS = {"account", "region", "policy", "images"}
+# entry key -> the operation that sets it and its text member (JSON given as YAML is dumped)
+_POLICIES = (
+    ("policy", "SetRepositoryPolicy", "policyText"),
+    ("lifecyclePolicy", "PutLifecyclePolicy", "lifecyclePolicyText"),
+)
+ENTRY_KEYS = {"account", "region", "images", *(key for key, _, _ in _POLICIES)}
 
 
 class SeedError(ValueError):
@@ -95,10 +101,11 @@ def _seed_repository(api: ApiDispatcher, caller: Caller, entry: dict[str, Any]) 
     name = entry["repositoryName"]
     create = {key: value for key, value in entry.items() if key not in ENTRY_KEYS}
     api.call("CreateRepository", caller, create)
-    if "policy" in entry:
-        policy = entry["policy"]
-        text = policy if isinstance(policy, str) else json.dumps(policy)
-        api.call("SetRepositoryPolicy", caller, {"repositoryName": name, "policyText": text})
+    for key, operation, member in _POLICIES:
+        if key in entry:
+            value = entry[key]
+            text = value if isinstance(value, str) else json.dumps(value)
+            api.call(operation, caller, {"repositoryName": name, member: text})
     for image in entry.get("images", []):
         tags = image.get("tags") or ([image["tag"]] if "tag" in image else [])
         if "manifest" in image:

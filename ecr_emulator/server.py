@@ -21,6 +21,7 @@ from werkzeug.wrappers import Request, Response
 
 from . import __version__, serving
 from .clock import AdjustableClock
+from .core import lifecycle
 from .core.blobs import DOWNLOAD_PATH
 from .errors import ServiceError
 from .protocol.dispatcher import ApiDispatcher, error_response, request_too_large
@@ -102,6 +103,8 @@ class EmulatorApp:
             return _json(200, {"reset": True})
         if request.path == "/_emulator/clock" and request.method == "POST":
             return self._move_clock(request)
+        if request.path == "/_emulator/lifecycle/run" and request.method == "POST":
+            return _json(200, lifecycle.run(self.backend))
         return _json(404, {"message": f"No admin route for {request.method} {request.path}"})
 
     def _move_clock(self, request: Request) -> Response:

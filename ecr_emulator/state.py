@@ -104,11 +104,22 @@ class Image(Record):
     child_digests: tuple[str, ...] = ()
     tags: tuple[str, ...] = ()
     last_pulled_at: _dt.datetime | None = None
+    # storage class (``core.storage_classes``): ACTIVE, ARCHIVED, or ACTIVATING until
+    # ``last_activated_at``, when it is ACTIVE again without anyone writing it
+    status: str = "ACTIVE"
+    last_archived_at: _dt.datetime | None = None
+    last_activated_at: _dt.datetime | None = None
     repository: Repository | None = field(default=None, repr=False, metadata=TRANSIENT)
 
     def record_key(self) -> str:
         assert self.repository is not None
         return key_of(self.KIND, *self.repository.scope, self.digest)
+
+    def status_at(self, now: _dt.datetime) -> str:
+        """ACTIVE, ARCHIVED or ACTIVATING at ``now``."""
+        if self.status == "ACTIVATING" and self.last_activated_at <= now:  # type: ignore[operator]
+            return "ACTIVE"
+        return self.status
 
     def record_parent(self) -> str | None:
         return None if self.repository is None else self.repository.record_key()
@@ -138,6 +149,9 @@ class Repository(Record):
     resource_tags: dict[str, str] = field(default_factory=dict)
     policy_text: str | None = None
     policy_document: dict[str, Any] | None = None
+    lifecycle_policy_text: str | None = None
+    lifecycle_evaluated_at: _dt.datetime | None = None
+    lifecycle_preview: dict[str, Any] | None = None  # ``core.lifecycle.start_preview``
     # indexes, rebuilt from the images on load; linked blobs are kept as rows of their own
     images: dict[str, Image] = field(default_factory=dict, metadata=TRANSIENT)
     image_order: ArrivalOrder = field(default_factory=lambda: ArrivalOrder(), metadata=TRANSIENT)

@@ -126,6 +126,33 @@ def drive_everything(url: str) -> str:
     }
     assert registry.put_manifest("kept/images", "index", index).status_code == 201
     RegistryClient(other, url).push_image("kept/elsewhere", "theirs")
+    lifecycle_policy = json.dumps(
+        {
+            "rules": [
+                {
+                    "rulePriority": 1,
+                    "selection": {
+                        "tagStatus": "tagged",
+                        "tagPrefixList": ["v"],
+                        "countType": "imageCountMoreThan",
+                        "countNumber": 2,
+                    },
+                    "action": {"type": "expire"},
+                }
+            ]
+        }
+    )
+    ecr.put_lifecycle_policy(repositoryName="kept/images", lifecyclePolicyText=lifecycle_policy)
+    ecr.start_lifecycle_policy_preview(repositoryName="kept/images")
+    ecr.update_image_storage_class(
+        repositoryName="kept/images", imageId={"imageTag": "v3"}, targetStorageClass="ARCHIVE"
+    )
+    ecr.update_image_storage_class(
+        repositoryName="kept/images", imageId={"imageTag": "v4"}, targetStorageClass="ARCHIVE"
+    )
+    ecr.update_image_storage_class(
+        repositoryName="kept/images", imageId={"imageTag": "v4"}, targetStorageClass="STANDARD"
+    )
     upload = registry.post("/v2/kept/images/blobs/uploads/")
     registry.patch(upload.headers["Location"], data=b"first part|")
     layer = ecr.initiate_layer_upload(repositoryName="kept/zzz")["uploadId"]

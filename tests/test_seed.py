@@ -23,6 +23,20 @@ POLICY = {
     ],
 }  # fmt: skip
 
+LIFECYCLE_POLICY = {
+    "rules": [
+        {
+            "rulePriority": 1,
+            "selection": {
+                "tagStatus": "untagged",
+                "countType": "imageCountMoreThan",
+                "countNumber": 5,
+            },
+            "action": {"type": "expire"},
+        }
+    ]
+}
+
 SEED = {
     "region": "us-east-1",
     "repositories": [
@@ -32,6 +46,7 @@ SEED = {
             "imageScanningConfiguration": {"scanOnPush": True},
             "tags": [{"Key": "team", "Value": "platform"}],
             "policy": POLICY,
+            "lifecyclePolicy": LIFECYCLE_POLICY,
             "images": [
                 {"tags": ["v1", "latest"], "files": {"hello.txt": "hello from a seed"}},
                 {"tag": "raw", "manifest": json.loads(docker_manifest("seeded"))},
@@ -85,6 +100,8 @@ def test_mock_ecr_starts_from_a_seed():
         assert json.loads(ecr.get_repository_policy(repositoryName="team/app")["policyText"]) == (
             POLICY
         )
+        text = ecr.get_lifecycle_policy(repositoryName="team/app")["lifecyclePolicyText"]
+        assert json.loads(text) == LIFECYCLE_POLICY
         assert "raw" in str(ecr.list_images(repositoryName="team/app"))
         other = boto3.client(
             "ecr",

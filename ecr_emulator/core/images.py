@@ -9,6 +9,7 @@ before the lock is taken.  Events: ``ImagePushed``, ``TagMoved``,
 
 from __future__ import annotations
 
+import datetime as _dt
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -19,9 +20,9 @@ from ..events import ImageDeleted, ImagePulled, ImagePushed, TagMoved, TagRemove
 from ..manifests import ManifestError, ParsedManifest, parse_manifest
 from ..media_types import INDEX_TYPES
 from ..pagination import paginate_in_order
-from ..state import Image, Repository
+from ..state import Backend, Image, Repository
 from ..wildcard import matches
-from . import access
+from . import access, storage_classes
 from .blobs import free
 from .caller import Caller
 
@@ -119,7 +120,9 @@ def put_image(
         for tag in tags:
             _check_tag_may_move(repository, tag, digest)
         image = existing
-        if image is None:
+        if image is not None:  # pushed again: an archived image comes back at once
+            storage_classes.restore_now(backend, repository, image, events)
+        else:
             image = Image(
                 digest=digest,
                 manifest=text,
@@ -269,6 +272,8 @@ def get_images(
             found = resolve_image_id(repository, image_id)
             if isinstance(found, ImageFailure):
                 failures.append(found)
+            elif not storage_classes.pullable(found, now):
+                failures.append(ImageFailure(image_id, "ImageInaccessible", INACCESSIBLE))
             elif accepted_media_types and found.media_type not in accepted_media_types:
                 failures.append(
                     ImageFailure(
@@ -297,7 +302,7 @@ _ID_CONSTRAINTS = {
 }
 
 
-def _describe_failure(repository: Repository, found: ImageFailure) -> ServiceError:
+def failure_error(repository: Repository, found: ImageFailure) -> ServiceError:
     image_id, code = found.image_id, found.code
     if code in _ID_CONSTRAINTS:
         return invalid_parameter(*_ID_CONSTRAINTS[code])
@@ -314,6 +319,16 @@ def find_image(repository: Repository, reference: str) -> Image | None:
     if ":" in reference:
         return repository.images.get(reference)
     return repository.image_for_tag(reference)
+
+
+# What ECR says of an archived (or restoring) image asked for by a pull, as docker shows it:
+# "unknown: The requested image is in an inaccessible state. Please restore if needed"
+# (a third-party demo's log; the user guide says only that the pull fails with a 404).
+INACCESSIBLE = "The requested image is in an inaccessible state. Please restore if needed"
+
+
+class Inaccessible(Exception):
+    """The image is archived or being restored: it cannot be pulled."""
 
 
 class NotAcceptable(Exception):
@@ -341,6 +356,8 @@ def get_manifest(
         image = find_image(repository, reference)
         if image is None:
             return None
+        if not storage_classes.pullable(image, caller.backend.now()):
+            raise Inaccessible(image.digest)
         if accepted and "*/*" not in accepted and image.media_type not in accepted:
             raise NotAcceptable(image)
         if pull:
@@ -349,10 +366,13 @@ def get_manifest(
         return image
 
 
-def _delete(caller: Caller, repository: Repository, image: Image, events: list[object]) -> None:
-    """Remove ``image`` and its tags, and free the blobs no repository holds any more."""
+def delete_image(
+    backend: Backend, repository: Repository, image: Image, events: list[object]
+) -> None:
+    """Remove ``image`` and its tags, and free the blobs no repository holds any more (lock
+    held): BatchDeleteImage by digest, registry DELETE, a lifecycle expiry."""
     tags = image.tags
-    free(caller.backend, repository.remove_image(image), events)
+    free(backend, repository.remove_image(image), events)
     events.append(ImageDeleted(*repository.scope, image.digest, tags))
 
 
@@ -386,7 +406,7 @@ def delete_images(
                 )
                 continue
             ids = [{"imageDigest": found.digest, "imageTag": t} for t in found.tags]
-            _delete(caller, repository, found, events)
+            delete_image(caller.backend, repository, found, events)
             deleted.extend(ids or [{"imageDigest": found.digest}])
     return deleted, failures
 
@@ -409,7 +429,7 @@ def delete_manifest(caller: Caller, registry_id: str | None, name: str, referenc
         elif image.digest in repository.index_parents:
             raise ReferencedByIndex(image.digest)
         else:
-            _delete(caller, repository, image, events)
+            delete_image(caller.backend, repository, image, events)
         return True
 
 
@@ -424,11 +444,14 @@ def _tag_status_matches(image: Image, tag_status: str) -> bool:
     return True
 
 
-def _filter_test(image_filter: dict[str, str] | None) -> Callable[[Image], bool]:
-    """The DescribeImages/ListImages ``filter`` as a test (every stored image is ACTIVE)."""
+def _filter_test(image_filter: dict[str, str] | None, now: _dt.datetime) -> Callable[[Image], bool]:
+    """The DescribeImages/ListImages ``filter`` (tagStatus, imageStatus) as a test."""
     tag_status = (image_filter or {}).get("tagStatus", "ANY")
-    active = (image_filter or {}).get("imageStatus", "ANY") in ("ANY", "ACTIVE")
-    return lambda image: active and _tag_status_matches(image, tag_status)
+    status = (image_filter or {}).get("imageStatus", "ANY")
+    return lambda image: (
+        (status == "ANY" or image.status_at(now) == status)
+        and (_tag_status_matches(image, tag_status))
+    )
 
 
 def describe_images(
@@ -443,7 +466,7 @@ def describe_images(
 ) -> tuple[Repository, list[Image], str | None]:
     """DescribeImages: the images named by ``image_ids`` (every one must exist) or one page
     of all of them, in push order; ``image_filter`` applies to both."""
-    wanted = _filter_test(image_filter)
+    wanted = _filter_test(image_filter, caller.backend.now())
     with caller.backend.lock:
         repository = access.repository(caller, registry_id, name, "ecr:DescribeImages")
         if image_ids:
@@ -455,7 +478,7 @@ def describe_images(
             for image_id in unique_ids(image_ids):
                 found = resolve_image_id(repository, image_id)
                 if isinstance(found, ImageFailure):
-                    raise _describe_failure(repository, found)
+                    raise failure_error(repository, found)
                 if wanted(found):
                     images.append(found)
             return repository, images, None
@@ -485,7 +508,7 @@ def list_images(
     max_results: int | None = None,
 ) -> tuple[list[dict[str, str]], str | None]:
     """ListImages: one page of image ids, an image once per tag (untagged: by digest)."""
-    wanted = _filter_test(image_filter)
+    wanted = _filter_test(image_filter, caller.backend.now())
     with caller.backend.lock:
         repository = access.repository(caller, registry_id, name, "ecr:ListImages")
 

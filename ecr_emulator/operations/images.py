@@ -3,6 +3,7 @@ ListImages."""
 
 from __future__ import annotations
 
+import datetime as _dt
 from typing import Any
 
 from ..core import Caller, images
@@ -35,8 +36,9 @@ def failure_result(failure: images.ImageFailure) -> dict[str, Any]:
     }
 
 
-def image_detail(repository: Repository, image: Image) -> dict[str, Any]:
+def image_detail(repository: Repository, image: Image, now: _dt.datetime) -> dict[str, Any]:
     """The model's ``ImageDetail`` structure."""
+    status = image.status_at(now)
     return {
         "registryId": repository.registry.account_id,
         "repositoryName": repository.name,
@@ -48,7 +50,9 @@ def image_detail(repository: Repository, image: Image) -> dict[str, Any]:
         "artifactMediaType": image.artifact_media_type,
         "lastRecordedPullTime": image.last_pulled_at,
         "subjectManifestDigest": image.subject_digest,
-        "imageStatus": "ACTIVE",
+        "imageStatus": status,
+        "lastArchivedAt": image.last_archived_at,
+        "lastActivatedAt": image.last_activated_at if status == "ACTIVE" else None,
     }
 
 
@@ -125,8 +129,9 @@ def describe_images(
         next_token=next_token,
         max_results=max_results,
     )
+    now = caller.backend.now()
     return {
-        "imageDetails": [image_detail(repository, image) for image in found],
+        "imageDetails": [image_detail(repository, image, now) for image in found],
         "nextToken": token,
     }
 

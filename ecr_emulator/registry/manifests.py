@@ -45,6 +45,8 @@ def get_manifest(call: RegistryCall) -> Response:
         image = images.get_manifest(
             call.caller, call.registry_id, call.name, reference, pull=pull, accepted=_accepted(call)
         )
+    except images.Inaccessible:
+        raise RegistryError("UNKNOWN", images.INACCESSIBLE, 404, {"reference": reference}) from None
     except images.NotAcceptable as refused:
         media_type = refused.image.media_type
         raise RegistryError(
