@@ -54,7 +54,11 @@ def account_for_access_key(access_key_id: str) -> str:
 
 
 def caller_identity(
-    backend: Backend, headers: Mapping[str, str], service: str = "ecr", host: str | None = None
+    backend: Backend,
+    headers: Mapping[str, str],
+    service: str = "ecr",
+    host: str | None = None,
+    source_ip: str | None = None,
 ) -> Caller:
     """Read account and region from a SigV4 ``Authorization`` header (unsigned: the defaults)."""
     authorization = headers.get("Authorization") or headers.get("authorization") or ""
@@ -70,6 +74,7 @@ def caller_identity(
                 "Authorization header requires a SigV4 'Credential' parameter.",
                 403,
             )
-        return Caller(backend, DEFAULT_ACCOUNT_ID, DEFAULT_REGION, service, host)
+        return Caller(backend, DEFAULT_ACCOUNT_ID, DEFAULT_REGION, service, host, source_ip)
     access_key, region = scope
-    return Caller(backend, account_for_access_key(access_key), region, service, host)
+    account = account_for_access_key(access_key)
+    return Caller(backend, account, region, service, host, source_ip)

@@ -93,7 +93,7 @@ class EmulatorApp:
             return error_response(
                 ServiceError("SerializationException", "The request body could not be read.")
             )
-        return self.api.handle(request.headers, body, operation)
+        return self.api.handle(request.headers, body, operation, request.remote_addr)
 
     def _admin(self, request: Request) -> Response:
         if request.path == "/_emulator/health" and request.method == "GET":

@@ -337,6 +337,9 @@ class Registry(Record):
         default_factory=lambda: ArrivalOrder(), metadata=TRANSIENT
     )
     replication_rules: list[dict[str, Any]] = field(default_factory=list)
+    policy_text: str | None = None  # the registry policy (``core.policies``)
+    policy_document: dict[str, Any] | None = None
+    settings: dict[str, str] = field(default_factory=dict)  # ``core.account_settings``
 
     KIND = "registry"
 

@@ -425,6 +425,7 @@ def test_mounting_from_a_repository_the_caller_may_not_read_uploads_instead(
 ):
     """A mount names its source by name only, within the target's own registry."""
     caller.create_repository(repositoryName="mine")
+    caller.put_account_setting(name="BLOB_MOUNTING", value="ENABLED")
     registry = RegistryClient(caller)
     answer = registry.post("/v2/mine/blobs/uploads/", params={"mount": layer, "from": REPO})
     assert answer.status_code == 202  # not mounted: an ordinary upload starts

@@ -316,3 +316,49 @@ def test_cross_account_pull_is_refused_until_the_owner_allows_it(emulator, docke
     assert "ecr:InitiateLayerUpload" in refused.stderr + refused.stdout
     (image,) = owner.describe_images(repositoryName="docker/shared")["imageDetails"]
     assert image["imageDigest"] == digest
+
+
+def test_cross_account_pull_through_a_registry_policy(emulator, docker, build, tmp_path):
+    """The owner's registry policy (scope V2) grants the pull for every repository it names;
+    a Deny in it for one repository refuses that one, whatever else allows."""
+    owner = emulator.client()
+    for name in ("registry-policy/a", "registry-policy/b"):
+        owner.create_repository(repositoryName=name)
+    remote_a = f"{emulator.host}/registry-policy/a:v1"
+    remote_b = f"{emulator.host}/registry-policy/b:v1"
+    digest, _ = push(docker, build("granted-by-the-registry"), remote_a)
+    push(docker, build("denied-by-the-registry"), remote_b)
+    other = login_as_other_account(docker, emulator, tmp_path / "other-account")
+    assert other("pull", remote_a, check=False).returncode != 0
+
+    arn = "arn:aws:ecr:us-east-1:123456789012:repository"
+    pull = ["ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer", "ecr:BatchCheckLayerAvailability"]
+    statements = [
+        {
+            "Effect": "Allow",
+            "Principal": {"AWS": "222222222222"},
+            "Action": pull,
+            "Resource": f"{arn}/registry-policy/*",
+        },
+        {
+            "Effect": "Deny",
+            "Principal": "*",
+            "Action": "ecr:*",
+            "Resource": f"{arn}/registry-policy/b",
+            "Condition": {"StringEquals": {"aws:PrincipalAccount": "222222222222"}},
+        },
+    ]
+    owner.put_registry_policy(
+        policyText=json.dumps({"Version": "2012-10-17", "Statement": statements})
+    )
+    try:
+        docker("rmi", remote_a, remote_b)
+        pulled = other("pull", remote_a)
+        assert digest in pulled.stdout
+        ran = other("run", "--rm", "--network", "none", remote_a)
+        assert ran.stdout.strip() == "granted-by-the-registry"
+        refused = other("pull", remote_b, check=False)
+        assert refused.returncode != 0
+        assert "with an explicit deny in a resource-based policy" in refused.stderr
+    finally:
+        owner.delete_registry_policy()

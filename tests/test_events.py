@@ -145,6 +145,7 @@ def test_a_failing_subscriber_never_fails_the_request(ecr, target_backend, caplo
 def test_mounts_and_blob_deletes_are_announced(ecr, heard):
     ecr.create_repository(repositoryName=REPO)
     ecr.create_repository(repositoryName="events/other")
+    ecr.put_account_setting(name="BLOB_MOUNTING", value="ENABLED")
     registry = RegistryClient(ecr)
     digest = registry.push_blob(REPO, b"mounted")
     answer = registry.post(

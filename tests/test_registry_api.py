@@ -301,8 +301,16 @@ def test_blob_delete(registry):
 def test_cross_repository_mount_with_and_without_from(api, registry):
     api.create_repository(repositoryName="mirror")
     api.create_repository(repositoryName="auto")
+    api.create_repository(
+        repositoryName="sealed", encryptionConfiguration={"encryptionType": "KMS"}
+    )
     digest = registry.push_blob(REPO, b"shared layer")
     assert registry.head(f"/v2/mirror/blobs/{digest}").status_code == 404
+    # off until the registry's BLOB_MOUNTING setting is ENABLED (user guide, "Blob mounting")
+    answer = registry.post("/v2/mirror/blobs/uploads/", params={"mount": digest, "from": REPO})
+    assert answer.status_code == 202
+    assert api.get_account_setting(name="BLOB_MOUNTING")["value"] == "DISABLED"
+    api.put_account_setting(name="BLOB_MOUNTING", value="ENABLED")
     answer = registry.post("/v2/mirror/blobs/uploads/", params={"mount": digest, "from": REPO})
     assert answer.status_code == 201
     assert answer.headers["Location"] == f"/v2/mirror/blobs/{digest}"
@@ -311,6 +319,15 @@ def test_cross_repository_mount_with_and_without_from(api, registry):
     answer = registry.post("/v2/auto/blobs/uploads/", params={"mount": digest})
     assert answer.status_code == 201
     assert registry.head(f"/v2/auto/blobs/{digest}").status_code == 200
+    # "Repositories must use identical encryption type and keys."
+    answer = registry.post("/v2/sealed/blobs/uploads/", params={"mount": digest, "from": REPO})
+    assert answer.status_code == 202
+    # turned off again: new mounts upload; what was mounted stays
+    api.put_account_setting(name="BLOB_MOUNTING", value="DISABLED")
+    assert registry.head(f"/v2/mirror/blobs/{digest}").status_code == 200
+    api.create_repository(repositoryName="later")
+    answer = registry.post("/v2/later/blobs/uploads/", params={"mount": digest, "from": REPO})
+    assert answer.status_code == 202
 
 
 def test_mount_of_an_unknown_blob_starts_an_upload(api, registry):

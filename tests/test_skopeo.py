@@ -91,6 +91,7 @@ def raw_digest(skopeo: Skopeo, reference: str) -> str:
 
 def test_copy_between_repositories_mounts_blobs(emulator, skopeo, layout, hello):
     create(emulator, "skopeo/src", "skopeo/dst")
+    emulator.client().put_account_setting(name="BLOB_MOUNTING", value="ENABLED")
     skopeo.copy(f"oci:{layout.path}:hello", skopeo.ref("skopeo/src", "1"))
     assert raw_digest(skopeo, skopeo.ref("skopeo/src", "1")) == hello.digest
 

@@ -58,7 +58,9 @@ class RegistryRequest:
     registry_id: str
 
 
-def registry_request(backend: Backend, password: str, host: str | None) -> RegistryRequest:
+def registry_request(
+    backend: Backend, password: str, host: str | None, source_ip: str | None = None
+) -> RegistryRequest:
     """The caller and target registry of a request with this password (``InvalidToken``
     if it is forged or expired) sent to ``host``."""
     grant = verify_password(backend, password)
@@ -68,7 +70,8 @@ def registry_request(backend: Backend, password: str, host: str | None) -> Regis
         if named[2] != grant.region:  # a password is for one region's registries
             raise InvalidToken("the token is for another region")
         registry_id = named[1]
-    return RegistryRequest(Caller(backend, grant.account, grant.region, "ecr", host), registry_id)
+    caller = Caller(backend, grant.account, grant.region, "ecr", host, source_ip)
+    return RegistryRequest(caller, registry_id)
 
 
 def anonymous_request(

@@ -20,7 +20,7 @@ from ..errors import ServiceError
 from ..events import BlobFreed, LayerMounted, LayerUnlinked
 from ..state import Backend, Repository
 from ..tokens import DOWNLOAD, InvalidToken, sign_claims, verify_claims
-from . import access
+from . import access, account_settings
 from .caller import Caller
 
 log = logging.getLogger(__name__)
@@ -106,21 +106,30 @@ def mount(
     caller: Caller, registry_id: str | None, name: str, digest: str, source_name: str | None
 ) -> bool:
     """Link a blob into repository ``name`` from ``source_name`` of the same registry (any
-    repository of it the caller may read, when no source is named); whether it could."""
+    repository of it the caller may read, when no source is named); whether it could.
+
+    As the user guide's "Blob mounting" says: only once the registry's ``BLOB_MOUNTING``
+    setting is ENABLED, only between repositories of the same encryption, and only
+    from a repository the caller may ``ecr:GetDownloadUrlForLayer``; otherwise the
+    client uploads the blob (the registry answers 202, as OCI allows)."""
     backend = caller.backend
     with backend.transaction() as events:
         target = access.repository(caller, registry_id, name, "ecr:InitiateLayerUpload")
         registry = target.registry
+        if account_settings.value_of(registry, "BLOB_MOUNTING") != "ENABLED":
+            return False
         if source_name is not None:
             source = registry.repositories.get(source_name)
             candidates = [source] if source is not None else []
         else:
             candidates = list(registry.repositories.values())
         for candidate in candidates:
+            if candidate.encryption != target.encryption:
+                continue
             if served_size(backend, candidate, digest) is None:
                 continue
             try:
-                access.authorize(caller, candidate, "ecr:BatchGetImage")
+                access.authorize(caller, candidate, "ecr:GetDownloadUrlForLayer")
             except ServiceError:
                 continue
             if target.link_blob(digest):

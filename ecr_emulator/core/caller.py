@@ -13,11 +13,12 @@ if TYPE_CHECKING:
 
 @dataclass(frozen=True, slots=True)
 class Caller:
-    """The caller of one request: an account (the emulator knows no users or roles inside
-    an account, so it acts as the account's root), in one region, of one service.
+    """The caller of one request: an account, in one region, of one service.
 
-    ``host`` is the Host a server request came to (download URLs point back
-    there); None in-process.
+    ``principal`` is the caller's principal ARN when an identity says who inside the
+    account is calling; None means the account's root.  ``host`` is the Host a
+    server request came to (download URLs point back there) and ``source_ip`` the
+    client's address (policy conditions on ``aws:SourceIp``); both None in-process.
     """
 
     backend: Backend
@@ -25,7 +26,9 @@ class Caller:
     region: str
     service: str = "ecr"
     host: str | None = None
+    source_ip: str | None = None
+    principal: str | None = None
 
     @property
     def arn(self) -> str:
-        return account_root_arn(self.account, self.region)
+        return self.principal or account_root_arn(self.account, self.region)

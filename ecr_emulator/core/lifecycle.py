@@ -160,7 +160,7 @@ class Decision:
 # of its own ("Only one rule can select Untagged images per storage class.").
 
 
-def parse_policy(text: str) -> tuple[Rule, ...]:
+def parse_rules(text: str) -> tuple[Rule, ...]:
     """The rules of a lifecycle policy, in priority order, or ECR's InvalidParameterException."""
     try:
         document = json.loads(text)
@@ -420,7 +420,7 @@ def _policy_not_found(repository: Repository) -> ServiceError:
 
 
 def put_policy(caller: Caller, registry_id: str | None, name: str, text: str) -> Repository:
-    parse_policy(text)
+    parse_rules(text)
     with caller.backend.transaction():
         repository = access.repository(caller, registry_id, name, "ecr:PutLifecyclePolicy")
         repository.lifecycle_policy_text = text
@@ -452,7 +452,7 @@ def start_preview(
     """Evaluate ``text`` (or the repository's own policy) now and keep the outcome for
     GetLifecyclePolicyPreview.  The evaluation is done before this answers, so the
     preview is COMPLETE at once (on AWS it takes a while: the waiter handles both)."""
-    rules = parse_policy(text) if text is not None else None
+    rules = parse_rules(text) if text is not None else None
     backend = caller.backend
     with backend.transaction():
         repository = access.repository(caller, registry_id, name, "ecr:StartLifecyclePolicyPreview")
@@ -460,7 +460,7 @@ def start_preview(
             if repository.lifecycle_policy_text is None:
                 raise _policy_not_found(repository)
             text = repository.lifecycle_policy_text
-            rules = parse_policy(text)
+            rules = parse_rules(text)
         assert rules is not None
         decisions = evaluate(rules, repository, backend.now())
         repository.lifecycle_preview = {
@@ -558,7 +558,7 @@ def run_repository(backend: Backend, account: str, region: str, name: str) -> li
         if repository is None or repository.lifecycle_policy_text is None:
             return []
         now = backend.now()
-        decisions = evaluate(parse_policy(repository.lifecycle_policy_text), repository, now)
+        decisions = evaluate(parse_rules(repository.lifecycle_policy_text), repository, now)
         taken = []
         for decision in decisions:
             image = decision.image

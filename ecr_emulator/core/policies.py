@@ -1,10 +1,11 @@
-"""Repository policies: stored after ECR's checks, and enforced by ``access`` for other accounts."""
+"""Resource policies: a repository's and its registry's, stored after ECR's checks and
+enforced by ``access`` for other accounts."""
 
 from __future__ import annotations
 
 from ..errors import ServiceError, invalid_parameter
 from ..events import PolicyChanged
-from ..state import Repository
+from ..state import Registry, Repository
 from . import access
 from .caller import Caller
 from .iam import PolicyError, locks_out_policy_changes, parse_policy
@@ -57,3 +58,46 @@ def delete_policy(caller: Caller, registry_id: str | None, name: str) -> tuple[R
         repository.policy_document = None
         events.append(PolicyChanged(*repository.scope, None))
         return repository, text
+
+
+# --- the registry policy ----------------------------------------------------------------------
+
+
+def _registry_policy_not_found(registry_id: str) -> ServiceError:
+    return ServiceError(
+        "RegistryPolicyNotFoundException",
+        f"Registry policy does not exist in the registry with id '{registry_id}'",
+    )
+
+
+def put_registry_policy(caller: Caller, text: str) -> Registry:
+    """PutRegistryPolicy: ECR actions only, Resource elements naming repositories."""
+    try:
+        document = parse_policy(text, registry=True)
+    except PolicyError:
+        raise invalid_parameter("PolicyText", "Invalid registry policy provided") from None
+    with caller.backend.transaction():
+        registry = access.own_registry(caller, None, "ecr:PutRegistryPolicy", "*")
+        registry.policy_text = text
+        registry.policy_document = document
+        return registry
+
+
+def get_registry_policy(caller: Caller) -> str:
+    with caller.backend.lock:
+        registry = access.own_registry_if_any(caller)
+        if registry is None or registry.policy_text is None:
+            raise _registry_policy_not_found(caller.account)
+        return registry.policy_text
+
+
+def delete_registry_policy(caller: Caller) -> str:
+    """The text the registry policy had."""
+    with caller.backend.transaction():
+        registry = access.own_registry_if_any(caller)
+        if registry is None or registry.policy_text is None:
+            raise _registry_policy_not_found(caller.account)
+        text = registry.policy_text
+        registry.policy_text = None
+        registry.policy_document = None
+        return text

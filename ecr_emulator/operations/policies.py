@@ -1,11 +1,12 @@
-"""Repository policies on the awsJson wire: SetRepositoryPolicy, GetRepositoryPolicy,
-DeleteRepositoryPolicy (checked and stored by ``core.policies``, enforced by ``core.access``)."""
+"""Resource policies and account settings on the awsJson wire: Set/Get/DeleteRepositoryPolicy,
+Put/Get/DeleteRegistryPolicy (checked and stored by ``core.policies``, enforced by
+``core.access``), Get/PutAccountSetting (``core.account_settings``)."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from ..core import Caller, policies
+from ..core import Caller, account_settings, policies
 from ..state import Repository
 from . import operation
 
@@ -43,3 +44,29 @@ def delete_repository_policy(
     caller: Caller, *, repository_name: str, registry_id: str | None = None
 ) -> dict[str, Any]:
     return _result(*policies.delete_policy(caller, registry_id, repository_name))
+
+
+@operation("PutRegistryPolicy")
+def put_registry_policy(caller: Caller, *, policy_text: str) -> dict[str, Any]:
+    registry = policies.put_registry_policy(caller, policy_text)
+    return {"registryId": registry.account_id, "policyText": policy_text}
+
+
+@operation("GetRegistryPolicy")
+def get_registry_policy(caller: Caller) -> dict[str, Any]:
+    return {"registryId": caller.account, "policyText": policies.get_registry_policy(caller)}
+
+
+@operation("DeleteRegistryPolicy")
+def delete_registry_policy(caller: Caller) -> dict[str, Any]:
+    return {"registryId": caller.account, "policyText": policies.delete_registry_policy(caller)}
+
+
+@operation("GetAccountSetting")
+def get_account_setting(caller: Caller, *, name: str) -> dict[str, Any]:
+    return {"name": name, "value": account_settings.get(caller, name)}
+
+
+@operation("PutAccountSetting")
+def put_account_setting(caller: Caller, *, name: str, value: str) -> dict[str, Any]:
+    return {"name": name, "value": account_settings.put(caller, name, value)}

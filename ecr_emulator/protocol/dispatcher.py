@@ -94,17 +94,24 @@ class ApiDispatcher:
         self._bound: dict[tuple[str, str], BoundOperation | None] = {}
 
     def handle(
-        self, headers: Mapping[str, str], body: bytes, operation: BoundOperation | None = None
+        self,
+        headers: Mapping[str, str],
+        body: bytes,
+        operation: BoundOperation | None = None,
+        source_ip: str | None = None,
     ) -> ApiResponse:
         """The answer to one request; ``operation`` when the caller already looked it up
-        (the server does, to bound the body before reading it)."""
+        (the server does, to bound the body before reading it); ``source_ip`` the client's
+        address when a server received it."""
         try:
             if operation is None:
                 operation = self.operation_for(headers)
             if len(body) > operation.max_body_bytes:
                 raise request_too_large(operation.max_body_bytes)
             params = _parse_body(body)
-            caller = caller_identity(self.backend, headers, operation.service, headers.get("Host"))
+            caller = caller_identity(
+                self.backend, headers, operation.service, headers.get("Host"), source_ip
+            )
             result = self._call(operation, caller, params)
             payload = json.dumps(operation.serialize(result), separators=(",", ":"))
             return ApiResponse(200, _headers(), payload.encode())

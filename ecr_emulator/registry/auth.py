@@ -46,7 +46,7 @@ def authenticate(backend: Backend, request: Request, required: bool) -> Registry
             _challenge(request),
         )
     try:
-        return registry_request(backend, password, request.host)
+        return registry_request(backend, password, request.host, request.remote_addr)
     except InvalidToken as error:
         if "expired" in str(error):
             raise RegistryError(
