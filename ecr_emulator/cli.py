@@ -74,6 +74,18 @@ def _parser() -> argparse.ArgumentParser:
         help="run every lifecycle policy this often (default 600; 0: only on "
         "POST /_emulator/lifecycle/run). AWS runs them within 24 hours",
     )
+    serve.add_argument(
+        "--vuln-db",
+        metavar="DIR",
+        help="a directory of OSV JSON advisories that image scans match (default: a small "
+        "sample shipped with the emulator)",
+    )
+    serve.add_argument(
+        "--events-webhook",
+        metavar="URL",
+        help="POST every EventBridge-shaped event (also at GET /_emulator/events) to URL, "
+        "with retries, never holding up a request",
+    )
     serve.add_argument("--log-level", default="INFO", help="logging level (default INFO)")
     serve.add_argument(
         "--threads", type=int, default=32, help="worker threads serving requests (default 32)"
@@ -198,6 +210,15 @@ def main(argv: list[str] | None = None) -> int:
             daemon=True,
         )
         schedule.start()
+    from .eventbridge import log_for
+
+    log_for(backend, webhook=args.events_webhook)  # before the app, which would start it bare
+    from .core import scanning
+
+    scanner = scanning.scanner_for(backend, args.vuln_db)
+    log.info("vulnerability feed %s: %d advisories", scanner.feed.directory, scanner.feed.count)
+    if args.data_dir:
+        scanning.resume(backend)  # scans a restart interrupted
     app = EmulatorApp(backend, require_auth=not args.no_auth)
     server = build_server(
         args.host,

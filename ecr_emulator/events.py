@@ -10,10 +10,12 @@ never fails the request that caused the event.
 
 from __future__ import annotations
 
+import datetime as _dt
 import logging
 import threading
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from typing import Any
 
 log = logging.getLogger(__name__)
 
@@ -98,10 +100,41 @@ class LifecycleAction(Event):
 
 @dataclass(frozen=True, slots=True)
 class StorageClassChanged(Event):
-    """An image was archived (``status`` ARCHIVED) or its restore began (ACTIVATING)."""
+    """An image was archived (``status`` ARCHIVED), its restore began (ACTIVATING, active
+    again at ``activated_at``) or a push restored it at once (ACTIVE)."""
 
     digest: str
     status: str
+    media_type: str
+    artifact_media_type: str | None
+    activated_at: _dt.datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ImageScanned(Event):
+    """A scan of an image finished: ``status`` COMPLETE or FAILED, and the number of
+    findings per severity (only the severities found)."""
+
+    digest: str
+    tags: tuple[str, ...]
+    status: str
+    severity_counts: tuple[tuple[str, int], ...]
+
+
+@dataclass(frozen=True, slots=True)
+class LifecyclePolicyChanged(Event):
+    """The lifecycle policy was put (``policy_text``) or deleted (None)."""
+
+    policy_text: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class RegistryPolicyChanged:
+    """The registry policy of ``account`` in ``region`` was put (``policy_text``) or deleted."""
+
+    account: str
+    region: str
+    policy_text: str | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -148,20 +181,25 @@ Subscriber = Callable[[object], None]
 
 
 class EventBus:
-    """Subscribers of one backend's events."""
+    """Subscribers of one backend's events: each event alone, or each change's events
+    together (``batches``: a subscriber that must see a push's image and its tags at once)."""
 
     def __init__(self) -> None:
-        self._subscribers: tuple[Subscriber, ...] = ()
+        self._subscribers: tuple[tuple[Callable[[Any], None], bool], ...] = ()
         self._lock = threading.Lock()
 
-    def subscribe(self, subscriber: Subscriber) -> Callable[[], None]:
-        """Call ``subscriber(event)`` for every event from now on; returns the unsubscribe."""
+    def subscribe(
+        self, subscriber: Callable[[Any], None], *, batches: bool = False
+    ) -> Callable[[], None]:
+        """Call ``subscriber(event)`` for every event from now on (with ``batches``,
+        ``subscriber(events)`` once per change); returns the unsubscribe."""
+        entry = (subscriber, batches)
         with self._lock:
-            self._subscribers = (*self._subscribers, subscriber)
+            self._subscribers = (*self._subscribers, entry)
 
         def unsubscribe() -> None:
             with self._lock:
-                self._subscribers = tuple(s for s in self._subscribers if s is not subscriber)
+                self._subscribers = tuple(s for s in self._subscribers if s is not entry)
 
         return unsubscribe
 
@@ -169,9 +207,10 @@ class EventBus:
         subscribers = self._subscribers
         if not subscribers:
             return
-        for event in events:
-            for subscriber in subscribers:
+        events = list(events)
+        for subscriber, batches in subscribers:
+            for delivery in [events] if batches else events:
                 try:
-                    subscriber(event)
+                    subscriber(delivery)
                 except Exception:
-                    log.exception("event subscriber %r failed on %r", subscriber, event)
+                    log.exception("event subscriber %r failed on %r", subscriber, delivery)

@@ -33,6 +33,8 @@ import botocore.endpoint
 from botocore.awsrequest import AWSPreparedRequest, AWSResponse
 
 from .clock import Clock
+from .core.scanning import scanner_for
+from .eventbridge import log_for
 from .inprocess_registry import RequestsInterceptor, WsgiApp, host_pattern, is_aws_registry_url
 from .protocol.dispatcher import ApiDispatcher
 from .service_models import service_model
@@ -142,7 +144,8 @@ class mock_ecr:
     ``ecr.backend`` is the state, for tests that look inside or move a
     ``ManualClock``.  Options: ``clock``, ``strict`` (PutImage requires the
     manifest's blobs and child images), ``registry_host`` (URIs point there, and
-    ``requests`` calls to that host are answered in-process too).
+    ``requests`` calls to that host are answered in-process too), ``seed`` (fixtures),
+    ``vuln_db`` (a directory of OSV advisories that scans match; default: a sample).
     """
 
     def __new__(cls, func: Callable[..., Any] | type | None = None, **options: Any) -> Any:
@@ -158,6 +161,7 @@ class mock_ecr:
         strict: bool = False,
         registry_host: str | None = None,
         seed: str | os.PathLike[str] | dict[str, Any] | None = None,
+        vuln_db: str | os.PathLike[str] | None = None,
     ) -> None:
         self._options: dict[str, Any] = {
             "clock": clock,
@@ -167,6 +171,10 @@ class mock_ecr:
         self._saved_env: dict[str, str | None] = {}
         self.backend = Backend(clock=clock, strict_manifests=strict, registry_host=registry_host)
         self.dispatcher = ApiDispatcher(self.backend)
+        log_for(self.backend)  # listening from the start: events() sees everything
+        # scans run before the call that starts them returns; advisories from vuln_db (a
+        # directory of OSV JSON files) or the sample feed
+        scanner_for(self.backend, vuln_db, synchronous=True)
         if seed is not None:  # fixtures: see ecr_emulator.seed
             from . import seed as fixtures
 
@@ -189,6 +197,13 @@ class mock_ecr:
         if self._registry_url is not None and self._registry_url.match(url):
             return True
         return is_aws_registry_url(url)
+
+    def events(
+        self, detail_type: str | None = None, repository: str | None = None
+    ) -> list[dict[str, Any]]:
+        """The EventBridge events ECR would have sent, oldest first (the server's
+        ``GET /_emulator/events``), of one ``detail-type`` and/or repository."""
+        return log_for(self.backend).envelopes(detail_type, repository)
 
     def run_lifecycle(self) -> list[dict[str, Any]]:
         """Apply every repository's lifecycle policy now (the server's

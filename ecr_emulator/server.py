@@ -19,10 +19,11 @@ from typing import Any
 from werkzeug.exceptions import HTTPException
 from werkzeug.wrappers import Request, Response
 
-from . import __version__, serving
+from . import __version__, eventbridge, serving
 from .clock import AdjustableClock
 from .core import lifecycle
 from .core.blobs import DOWNLOAD_PATH
+from .core.scanning import scanner_for
 from .errors import ServiceError
 from .protocol.dispatcher import ApiDispatcher, error_response, request_too_large
 from .registry import RegistryApp
@@ -39,6 +40,8 @@ class EmulatorApp:
 
     def __init__(self, backend: Backend, require_auth: bool = True) -> None:
         self.backend = backend
+        self.events = eventbridge.log_for(backend)
+        scanner_for(backend)  # scan on push from the first push on
         self.api = ApiDispatcher(backend)
         self.registry_app = RegistryApp(backend, require_auth=require_auth)
 
@@ -105,6 +108,11 @@ class EmulatorApp:
             return self._move_clock(request)
         if request.path == "/_emulator/lifecycle/run" and request.method == "POST":
             return _json(200, lifecycle.run(self.backend))
+        if request.path == "/_emulator/events" and request.method == "GET":
+            found = self.events.envelopes(
+                request.args.get("detail-type"), request.args.get("repository")
+            )
+            return _json(200, {"events": found})
         return _json(404, {"message": f"No admin route for {request.method} {request.path}"})
 
     def _move_clock(self, request: Request) -> Response:

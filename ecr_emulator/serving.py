@@ -127,6 +127,82 @@ class _Connection(server.HTTPConnection):
         self.rfile = _GatedReader(sock, "rb", self.rbufsize)
 
 
+class FileResponse:
+    """``environ["wsgi.file_wrapper"]`` (PEP 3333): a file the application answers with
+    (werkzeug's ``wrap_file`` uses it), which ``_Gateway`` copies to the socket itself;
+    iterable in 1 MiB chunks wherever that cannot be done."""
+
+    def __init__(self, file: Any, block_size: int = 1024 * 1024) -> None:
+        self.file = file
+        self.block_size = block_size
+
+    def __iter__(self) -> Any:
+        while chunk := self.file.read(self.block_size):
+            yield chunk
+
+    def close(self) -> None:
+        self.file.close()
+
+
+COPY_BUFFER = 4 * 1024 * 1024
+LARGE_BODY = 8 * 1024 * 1024
+LARGE_SEND_BUFFER = 4 * 1024 * 1024
+
+
+class _Gateway(wsgi.Gateway_10):
+    """cheroot's WSGI 1.0 gateway, copying whole-file responses (blob pulls) to the socket
+    through one 4 MiB buffer per response.
+
+    Measured on this project's 2-core VM, pulling 1 GiB from tmpfs over loopback with
+    curl: iterating the file (a new 1 MiB ``bytes`` per chunk, through cheroot's writer)
+    took 0.55 s, ``socket.sendfile`` 0.55-0.60 s, ``readinto`` a reused 1 MiB buffer and
+    ``sendall`` 0.45-0.47 s, a 4 MiB buffer with a 4 MiB send buffer 0.39-0.42 s
+    (distribution: 0.39-0.44 s)."""
+
+    def get_environ(self) -> dict[str, Any]:
+        environ = super().get_environ()
+        environ["wsgi.file_wrapper"] = FileResponse
+        return environ
+
+    def respond(self) -> None:
+        response = self.req.server.wsgi_app(self.env, self.start_response)
+        try:
+            if isinstance(response, FileResponse) and self._copy_file(response):
+                return
+            for chunk in filter(None, response):
+                if not isinstance(chunk, bytes):
+                    raise ValueError("WSGI Applications must yield bytes")
+                self.write(chunk)
+        finally:
+            self.req.ensure_headers_sent()
+            if hasattr(response, "close"):
+                response.close()
+
+    def _copy_file(self, response: FileResponse) -> bool:
+        """Send the file's next Content-Length bytes straight to the socket; False (nothing
+        sent) when that cannot be done: no length, or a chunked reply."""
+        count = self.remaining_bytes_out
+        readinto = getattr(response.file, "readinto", None)
+        if count is None or self.req.chunked_write or readinto is None:
+            return False
+        buffer = bytearray(min(COPY_BUFFER, count))  # held only while this response goes
+        view = memoryview(buffer)
+        self.req.ensure_headers_sent()
+        self.req.conn.wfile.flush()
+        sock = self.req.conn.socket
+        if count > LARGE_BODY:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, LARGE_SEND_BUFFER)
+        while count > 0:
+            read = readinto(view[: min(len(buffer), count)])
+            if not read:  # the file was shorter than it said: the client must not wait
+                self.req.close_connection = True
+                break
+            sock.sendall(view[:read])
+            count -= read
+        self.remaining_bytes_out = count
+        return True
+
+
 class Server(wsgi.Server):
     """cheroot's WSGI server whose workers get only requests that have arrived."""
 
@@ -203,6 +279,7 @@ def make_server(
         accepted_queue_size=4 * threads,
         accepted_queue_timeout=1,
     )
+    http.gateway = _Gateway
     http.header_timeout = header_timeout
     http.max_request_header_size = MAX_HEAD_BYTES
     http.keep_alive_conn_limit = 1024

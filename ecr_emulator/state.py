@@ -109,6 +109,7 @@ class Image(Record):
     status: str = "ACTIVE"
     last_archived_at: _dt.datetime | None = None
     last_activated_at: _dt.datetime | None = None
+    scan: dict[str, Any] | None = None  # the last scan and its findings (``core.scanning``)
     repository: Repository | None = field(default=None, repr=False, metadata=TRANSIENT)
 
     def record_key(self) -> str:
@@ -340,6 +341,7 @@ class Registry(Record):
     policy_text: str | None = None  # the registry policy (``core.policies``)
     policy_document: dict[str, Any] | None = None
     settings: dict[str, str] = field(default_factory=dict)  # ``core.account_settings``
+    scanning_configuration: dict[str, Any] | None = None  # ``core.scanning``
 
     KIND = "registry"
 

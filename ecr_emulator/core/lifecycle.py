@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..errors import ServiceError, invalid_parameter
-from ..events import LifecycleAction
+from ..events import LifecycleAction, LifecyclePolicyChanged
 from ..state import Backend, Image, Repository
 from ..wildcard import matches
 from . import access, images, storage_classes
@@ -421,9 +421,10 @@ def _policy_not_found(repository: Repository) -> ServiceError:
 
 def put_policy(caller: Caller, registry_id: str | None, name: str, text: str) -> Repository:
     parse_rules(text)
-    with caller.backend.transaction():
+    with caller.backend.transaction() as events:
         repository = access.repository(caller, registry_id, name, "ecr:PutLifecyclePolicy")
         repository.lifecycle_policy_text = text
+        events.append(LifecyclePolicyChanged(*repository.scope, text))
         return repository
 
 
@@ -437,12 +438,13 @@ def get_policy(caller: Caller, registry_id: str | None, name: str) -> Repository
 
 def delete_policy(caller: Caller, registry_id: str | None, name: str) -> tuple[Repository, str]:
     """The repository and the policy text it had."""
-    with caller.backend.transaction():
+    with caller.backend.transaction() as events:
         repository = access.repository(caller, registry_id, name, "ecr:DeleteLifecyclePolicy")
         text = repository.lifecycle_policy_text
         if text is None:
             raise _policy_not_found(repository)
         repository.lifecycle_policy_text = None
+        events.append(LifecyclePolicyChanged(*repository.scope, None))
         return repository, text
 
 

@@ -4,7 +4,7 @@ enforced by ``access`` for other accounts."""
 from __future__ import annotations
 
 from ..errors import ServiceError, invalid_parameter
-from ..events import PolicyChanged
+from ..events import PolicyChanged, RegistryPolicyChanged
 from ..state import Registry, Repository
 from . import access
 from .caller import Caller
@@ -76,10 +76,11 @@ def put_registry_policy(caller: Caller, text: str) -> Registry:
         document = parse_policy(text, registry=True)
     except PolicyError:
         raise invalid_parameter("PolicyText", "Invalid registry policy provided") from None
-    with caller.backend.transaction():
+    with caller.backend.transaction() as events:
         registry = access.own_registry(caller, None, "ecr:PutRegistryPolicy", "*")
         registry.policy_text = text
         registry.policy_document = document
+        events.append(RegistryPolicyChanged(caller.account, caller.region, text))
         return registry
 
 
@@ -93,11 +94,12 @@ def get_registry_policy(caller: Caller) -> str:
 
 def delete_registry_policy(caller: Caller) -> str:
     """The text the registry policy had."""
-    with caller.backend.transaction():
+    with caller.backend.transaction() as events:
         registry = access.own_registry_if_any(caller)
         if registry is None or registry.policy_text is None:
             raise _registry_policy_not_found(caller.account)
         text = registry.policy_text
         registry.policy_text = None
         registry.policy_document = None
+        events.append(RegistryPolicyChanged(caller.account, caller.region, None))
         return text

@@ -25,14 +25,14 @@ def archive(backend: Backend, repository: Repository, image: Image, events: list
     """Move an active image to the archive (lock held)."""
     image.status = "ARCHIVED"
     image.last_archived_at = backend.now()
-    events.append(StorageClassChanged(*repository.scope, image.digest, "ARCHIVED"))
+    events.append(_changed(repository, image))
 
 
 def restore(backend: Backend, repository: Repository, image: Image, events: list[object]) -> None:
     """Start restoring an archived image: ACTIVATING until ``RESTORE_TIME`` has passed."""
     image.status = "ACTIVATING"
     image.last_activated_at = backend.now() + RESTORE_TIME
-    events.append(StorageClassChanged(*repository.scope, image.digest, "ACTIVATING"))
+    events.append(_changed(repository, image))
 
 
 def restore_now(
@@ -44,7 +44,18 @@ def restore_now(
         return
     image.status = "ACTIVE"
     image.last_activated_at = backend.now()
-    events.append(StorageClassChanged(*repository.scope, image.digest, "ACTIVE"))
+    events.append(_changed(repository, image))
+
+
+def _changed(repository: Repository, image: Image) -> StorageClassChanged:
+    return StorageClassChanged(
+        *repository.scope,
+        image.digest,
+        image.status,
+        image.media_type,
+        image.artifact_media_type,
+        image.last_activated_at if image.status != "ARCHIVED" else None,
+    )
 
 
 def _not_supported(image: Image, why: str) -> ServiceError:

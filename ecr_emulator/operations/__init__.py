@@ -38,6 +38,7 @@ from . import (  # noqa: E402
     lifecycle,
     policies,
     repositories,
+    scanning,
     tagging,
 )
 
@@ -50,5 +51,6 @@ __all__ = [
     "operation",
     "policies",
     "repositories",
+    "scanning",
     "tagging",
 ]

@@ -6,7 +6,7 @@ from __future__ import annotations
 import datetime as _dt
 from typing import Any
 
-from ..core import Caller, images
+from ..core import Caller, images, scanning
 from ..state import Image, Repository
 from . import operation
 
@@ -39,6 +39,7 @@ def failure_result(failure: images.ImageFailure) -> dict[str, Any]:
 def image_detail(repository: Repository, image: Image, now: _dt.datetime) -> dict[str, Any]:
     """The model's ``ImageDetail`` structure."""
     status = image.status_at(now)
+    scan_status, scan_summary = scanning.summary(image)
     return {
         "registryId": repository.registry.account_id,
         "repositoryName": repository.name,
@@ -51,6 +52,8 @@ def image_detail(repository: Repository, image: Image, now: _dt.datetime) -> dic
         "lastRecordedPullTime": image.last_pulled_at,
         "subjectManifestDigest": image.subject_digest,
         "imageStatus": status,
+        "imageScanStatus": scan_status,
+        "imageScanFindingsSummary": scan_summary,
         "lastArchivedAt": image.last_archived_at,
         "lastActivatedAt": image.last_activated_at if status == "ACTIVE" else None,
     }
