@@ -15,13 +15,17 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-import hashlib
 import json
 import os
 import statistics
+import sys
 import time
+from pathlib import Path
 
 import boto3
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from put_image import manifest
 
 from ecr_emulator import mock_ecr
 from ecr_emulator.clock import ManualClock
@@ -75,28 +79,6 @@ POLICY = {
         },
     ]
 }
-
-
-def manifest(number: int) -> str:
-    layer = hashlib.sha256(str(number).encode()).hexdigest()
-    return json.dumps(
-        {
-            "schemaVersion": 2,
-            "mediaType": "application/vnd.docker.distribution.manifest.v2+json",
-            "config": {
-                "mediaType": "application/vnd.docker.container.image.v1+json",
-                "size": 1469,
-                "digest": "sha256:" + "c" * 64,
-            },
-            "layers": [
-                {
-                    "mediaType": "application/vnd.docker.image.rootfs.diff.tar.gzip",
-                    "size": 1000 + number,
-                    "digest": f"sha256:{layer}",
-                }
-            ],
-        }
-    )
 
 
 def fill(mock: mock_ecr, clock: ManualClock, count: int) -> None:

@@ -126,24 +126,21 @@ class EventLog:
                 yield self._storage_class(event)
             elif isinstance(event, core_events.ImageScanned):
                 yield self._scan(event)
-            elif isinstance(event, core_events.PolicyChanged):
-                name = "SetRepositoryPolicy" if event.policy_text else "DeleteRepositoryPolicy"
-                parameters = {"repositoryName": event.repository}
-                if event.policy_text:
-                    parameters["policyText"] = event.policy_text
-                yield self._api_call(event.account, event.region, name, parameters)
-            elif isinstance(event, core_events.LifecyclePolicyChanged):
-                name = "PutLifecyclePolicy" if event.policy_text else "DeleteLifecyclePolicy"
-                parameters = {"repositoryName": event.repository}
-                if event.policy_text:
-                    parameters["lifecyclePolicyText"] = event.policy_text
-                yield self._api_call(event.account, event.region, name, parameters)
-            elif isinstance(event, core_events.RegistryPolicyChanged):
-                name = "PutRegistryPolicy" if event.policy_text else "DeleteRegistryPolicy"
-                parameters = {"policyText": event.policy_text} if event.policy_text else {}
-                yield self._api_call(event.account, event.region, name, parameters)
+            elif type(event) in _POLICY_CALLS:
+                yield self._policy_call(event)
         if lifecycle:
             yield self._policy_execution(lifecycle)
+
+    def _policy_call(self, event: Any) -> dict[str, Any]:
+        """A policy put or deleted, as the CloudTrail API call that did it."""
+        put, delete, member = _POLICY_CALLS[type(event)]
+        parameters = {}
+        if getattr(event, "repository", None) is not None:
+            parameters["repositoryName"] = event.repository
+        if event.policy_text is not None:
+            parameters[member] = event.policy_text
+        name = put if event.policy_text is not None else delete
+        return self._api_call(event.account, event.region, name, parameters)
 
     def _image_action(
         self, event: core_events.Event, action: str, digest: str, tag: str | None
@@ -234,6 +231,18 @@ class EventLog:
             },
         }
         return self._envelope(first.account, first.region, SERVICE_EVENT, detail)
+
+
+# a policy change -> (the call that puts it, the call that deletes it, its text member)
+_POLICY_CALLS: dict[type, tuple[str, str, str]] = {
+    core_events.PolicyChanged: ("SetRepositoryPolicy", "DeleteRepositoryPolicy", "policyText"),
+    core_events.LifecyclePolicyChanged: (
+        "PutLifecyclePolicy",
+        "DeleteLifecyclePolicy",
+        "lifecyclePolicyText",
+    ),
+    core_events.RegistryPolicyChanged: ("PutRegistryPolicy", "DeleteRegistryPolicy", "policyText"),
+}
 
 
 def _repository_of(envelope: dict[str, Any]) -> str | None:

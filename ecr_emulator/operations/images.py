@@ -11,17 +11,23 @@ from ..state import Image, Repository
 from . import operation
 
 
-def image_result(
-    registry_id: str, repository_name: str, image: Image, image_id: dict[str, Any]
-) -> dict[str, Any]:
-    """The model's ``Image`` structure: the digest resolved, the tag when one was named."""
+def answered_id(image: Image, image_id: dict[str, Any]) -> dict[str, str]:
+    """The ``ImageIdentifier`` an answer names: the digest resolved, the tag when one was
+    named."""
     result_id = {"imageDigest": image.digest}
     if image_id.get("imageTag") is not None:
         result_id["imageTag"] = image_id["imageTag"]
+    return result_id
+
+
+def image_result(
+    registry_id: str, repository_name: str, image: Image, image_id: dict[str, Any]
+) -> dict[str, Any]:
+    """The model's ``Image`` structure."""
     return {
         "registryId": registry_id,
         "repositoryName": repository_name,
-        "imageId": result_id,
+        "imageId": answered_id(image, image_id),
         "imageManifest": image.manifest,
         "imageManifestMediaType": image.media_type,
     }

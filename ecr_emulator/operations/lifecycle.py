@@ -10,6 +10,7 @@ from ..core import Caller, lifecycle, storage_classes
 from ..pagination import paginate_list
 from ..state import Repository
 from . import operation
+from .images import answered_id
 
 
 def _about(repository: Repository) -> dict[str, Any]:
@@ -128,7 +129,4 @@ def update_image_storage_class(
     repository, image, status = storage_classes.update_storage_class(
         caller, registry_id, repository_name, image_id, target_storage_class
     )
-    result_id = {"imageDigest": image.digest}
-    if image_id.get("imageTag") is not None:
-        result_id["imageTag"] = image_id["imageTag"]
-    return {**_about(repository), "imageId": result_id, "imageStatus": status}
+    return {**_about(repository), "imageId": answered_id(image, image_id), "imageStatus": status}

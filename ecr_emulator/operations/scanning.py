@@ -9,6 +9,7 @@ from typing import Any
 from ..core import Caller, scanning
 from ..pagination import paginate_list
 from . import operation
+from .images import answered_id
 
 
 @operation("StartImageScan")
@@ -20,13 +21,10 @@ def start_image_scan(
     registry_id: str | None = None,
 ) -> dict[str, Any]:
     repository, image, status = scanning.start_scan(caller, registry_id, repository_name, image_id)
-    result_id = {"imageDigest": image.digest}
-    if image_id.get("imageTag") is not None:
-        result_id["imageTag"] = image_id["imageTag"]
     return {
         "registryId": repository.registry.account_id,
         "repositoryName": repository.name,
-        "imageId": result_id,
+        "imageId": answered_id(image, image_id),
         "imageScanStatus": status,
     }
 
@@ -43,13 +41,10 @@ def describe_image_scan_findings(
 ) -> dict[str, Any]:
     repository, image, scan = scanning.findings(caller, registry_id, repository_name, image_id)
     status, summary = scanning.summary(image)
-    result_id = {"imageDigest": image.digest}
-    if image_id.get("imageTag") is not None:
-        result_id["imageTag"] = image_id["imageTag"]
     answer: dict[str, Any] = {
         "registryId": repository.registry.account_id,
         "repositoryName": repository.name,
-        "imageId": result_id,
+        "imageId": answered_id(image, image_id),
         "imageScanStatus": status,
     }
     if summary is not None:
