@@ -75,6 +75,18 @@ def _parser() -> argparse.ArgumentParser:
         "POST /_emulator/lifecycle/run). AWS runs them within 24 hours",
     )
     serve.add_argument(
+        "--enforce-iam",
+        action="store_true",
+        help="identity mode: access key ids map to principals and their identity policies "
+        "(--iam-config, POST /_emulator/iam/principals); unknown keys are refused",
+    )
+    serve.add_argument(
+        "--iam-config",
+        metavar="FILE",
+        help="principals for --enforce-iam: {principals: [{accessKeyId, arn, policies}]} "
+        "(YAML or JSON)",
+    )
+    serve.add_argument(
         "--vuln-db",
         metavar="DIR",
         help="a directory of OSV JSON advisories that image scans match (default: a small "
@@ -174,6 +186,7 @@ def main(argv: list[str] | None = None) -> int:
         strict_manifests=args.strict,
         blobs=blobs,
         allow_sparse_manifests=args.allow_sparse_manifests,
+        enforce_iam=args.enforce_iam,
     )
     if args.data_dir:
         report = persistence.attach(backend, Path(args.data_dir), args.fsync)
@@ -190,6 +203,15 @@ def main(argv: list[str] | None = None) -> int:
         )
         sweep.daemon = True
         sweep.start()
+    if args.iam_config:
+        from .core import identities
+
+        try:
+            count = identities.load_file(backend, args.iam_config)
+        except (OSError, ValueError) as error:
+            print(f"ecr-emulator serve: --iam-config {args.iam_config}: {error}", file=sys.stderr)
+            return 2
+        log.info("loaded %d principals from %s", count, args.iam_config)
     if args.seed:
         from . import seed
 

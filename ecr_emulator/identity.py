@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
+from .core import identities
 from .core.caller import Caller
 from .errors import ServiceError
 
@@ -74,7 +75,14 @@ def caller_identity(
                 "Authorization header requires a SigV4 'Credential' parameter.",
                 403,
             )
+        if backend.enforce_iam:
+            raise ServiceError(
+                "MissingAuthenticationTokenException", "Missing Authentication Token", 403
+            )
         return Caller(backend, DEFAULT_ACCOUNT_ID, DEFAULT_REGION, service, host, source_ip)
     access_key, region = scope
+    if backend.enforce_iam:  # identity mode: the key's principal, or no one
+        principal = identities.principal_for(backend, access_key)
+        return Caller(backend, principal.account, region, service, host, source_ip, principal.arn)
     account = account_for_access_key(access_key)
     return Caller(backend, account, region, service, host, source_ip)

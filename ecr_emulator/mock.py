@@ -33,6 +33,7 @@ import botocore.endpoint
 from botocore.awsrequest import AWSPreparedRequest, AWSResponse
 
 from .clock import Clock
+from .core import identities
 from .core.scanning import scanner_for
 from .eventbridge import log_for
 from .inprocess_registry import RequestsInterceptor, WsgiApp, host_pattern, is_aws_registry_url
@@ -145,7 +146,8 @@ class mock_ecr:
     ``ManualClock``.  Options: ``clock``, ``strict`` (PutImage requires the
     manifest's blobs and child images), ``registry_host`` (URIs point there, and
     ``requests`` calls to that host are answered in-process too), ``seed`` (fixtures),
-    ``vuln_db`` (a directory of OSV advisories that scans match; default: a sample).
+    ``vuln_db`` (a directory of OSV advisories that scans match; default: a sample),
+    ``enforce_iam`` and ``principals`` (the identity mode: ``core.identities``).
     """
 
     def __new__(cls, func: Callable[..., Any] | type | None = None, **options: Any) -> Any:
@@ -162,6 +164,8 @@ class mock_ecr:
         registry_host: str | None = None,
         seed: str | os.PathLike[str] | dict[str, Any] | None = None,
         vuln_db: str | os.PathLike[str] | None = None,
+        enforce_iam: bool = False,
+        principals: list[dict[str, Any]] | None = None,
     ) -> None:
         self._options: dict[str, Any] = {
             "clock": clock,
@@ -169,7 +173,14 @@ class mock_ecr:
             "registry_host": registry_host,
         }
         self._saved_env: dict[str, str | None] = {}
-        self.backend = Backend(clock=clock, strict_manifests=strict, registry_host=registry_host)
+        self.backend = Backend(
+            clock=clock,
+            strict_manifests=strict,
+            registry_host=registry_host,
+            enforce_iam=enforce_iam,
+        )
+        for entry in principals or ():
+            self.add_principal(entry["accessKeyId"], entry["arn"], entry.get("policies", ()))
         self.dispatcher = ApiDispatcher(self.backend)
         log_for(self.backend)  # listening from the start: events() sees everything
         # scans run before the call that starts them returns; advisories from vuln_db (a
@@ -197,6 +208,13 @@ class mock_ecr:
         if self._registry_url is not None and self._registry_url.match(url):
             return True
         return is_aws_registry_url(url)
+
+    def add_principal(
+        self, access_key_id: str, arn: str, policies: list[Any] | tuple[Any, ...] = ()
+    ) -> None:
+        """Identity mode (``enforce_iam=True``): requests signed with ``access_key_id`` act as
+        ``arn`` with these identity policies (``ecr_emulator.core.identities``)."""
+        identities.put_principal(self.backend, access_key_id, arn, policies)
 
     def events(
         self, detail_type: str | None = None, repository: str | None = None

@@ -33,7 +33,7 @@ from pathlib import Path
 
 from .blobstore import FilesystemBlobStore
 from .records import Record, decode, encode, key_parts
-from .state import Backend, Image, Registry, Repository, UploadSession
+from .state import Backend, Image, Principal, Registry, Repository, UploadSession
 
 log = logging.getLogger(__name__)
 
@@ -85,7 +85,10 @@ class SqliteJournal:
         """Everything is forgotten (reset): written at once."""
         self._pending.clear()
         with self.connection:
-            self.connection.execute("DELETE FROM records WHERE key != ?", (BACKEND_KEY,))
+            # identities (the opt-in identity mode's principals) are configuration: kept
+            self.connection.execute(
+                "DELETE FROM records WHERE kind NOT IN ('backend', ?)", (Principal.KIND,)
+            )
 
     def flush(self) -> None:
         pending = self._pending
@@ -159,6 +162,8 @@ def attach(backend: Backend, data_dir: Path, fsync: str = "never") -> LoadReport
                     _attach(image, journal)
         for upload in backend.uploads.values():
             _attach(upload, journal)
+        for principal in backend.principals.values():
+            _attach(principal, journal)
         backend.blobs.keep_only_uploads(set(backend.uploads))
     report.seconds = time.perf_counter() - started
     if report.missing:
@@ -215,6 +220,9 @@ def _load(backend: Backend, connection: sqlite3.Connection, report: LoadReport) 
                 report.links += 1
             else:  # bytes lost outside the emulator: not served (``ecr-emulator check``)
                 report.missing.append(key)
+        elif kind == Principal.KIND:
+            principal = Principal(**decode(body))
+            backend.principals[principal.access_key_id] = principal
         elif kind == UploadSession.KIND:
             fields = decode(body)
             writer = backend.blobs.resume_writer(fields["upload_id"])

@@ -21,7 +21,7 @@ from werkzeug.wrappers import Request, Response
 
 from . import __version__, eventbridge, serving
 from .clock import AdjustableClock
-from .core import lifecycle
+from .core import identities, lifecycle
 from .core.blobs import DOWNLOAD_PATH
 from .core.scanning import scanner_for
 from .errors import ServiceError
@@ -108,12 +108,28 @@ class EmulatorApp:
             return self._move_clock(request)
         if request.path == "/_emulator/lifecycle/run" and request.method == "POST":
             return _json(200, lifecycle.run(self.backend))
+        if request.path == "/_emulator/iam/principals" and request.method == "POST":
+            return self._put_principal(request)
         if request.path == "/_emulator/events" and request.method == "GET":
             found = self.events.envelopes(
                 request.args.get("detail-type"), request.args.get("repository")
             )
             return _json(200, {"events": found})
         return _json(404, {"message": f"No admin route for {request.method} {request.path}"})
+
+    def _put_principal(self, request: Request) -> Response:
+        """Identity mode: ``{"accessKeyId", "arn", "policies": [...]}`` adds or replaces a
+        principal (``core.identities``); 400 with the reason when it cannot be used."""
+        try:
+            entry = json.loads(request.get_data(cache=False) or b"{}")
+            if not isinstance(entry, dict):
+                raise identities.IdentityError("the body is a JSON object")
+            principal = identities.put_principal(
+                self.backend, entry.get("accessKeyId"), entry.get("arn"), entry.get("policies", [])
+            )
+        except (ValueError, identities.IdentityError) as error:
+            return _json(400, {"message": str(error)})
+        return _json(200, {"accessKeyId": principal.access_key_id, "arn": principal.arn})
 
     def _move_clock(self, request: Request) -> Response:
         """``{"advance_seconds": N}`` or ``{"now": "<ISO 8601>"}`` (or ``{}``): the new now."""

@@ -327,6 +327,26 @@ class UploadSession(Record):
 
 
 @dataclass(slots=True, eq=False)
+class Principal(Record):
+    """An identity of the opt-in identity mode (``core.identities``): requests signed with
+    ``access_key_id`` act as ``arn`` (a user, a role or an account's root), allowed what
+    its identity ``policies`` allow."""
+
+    access_key_id: str
+    arn: str
+    policies: tuple[dict[str, Any], ...] = ()
+
+    KIND = "principal"
+
+    def record_key(self) -> str:
+        return key_of(self.KIND, self.access_key_id)
+
+    @property
+    def account(self) -> str:
+        return self.arn.split(":")[4]
+
+
+@dataclass(slots=True, eq=False)
 class Registry(Record):
     """The private registry of one account in one region."""
 
@@ -436,12 +456,16 @@ class Backend:
         strict_manifests: bool = False,
         blobs: BlobStore | None = None,
         allow_sparse_manifests: bool = False,
+        enforce_iam: bool = False,
     ) -> None:
         self.clock: Clock = clock or SystemClock()
         self.registry_host = registry_host
         self.registry_scheme = registry_scheme
         self.strict_manifests = strict_manifests
         self.allow_sparse_manifests = allow_sparse_manifests
+        # identity mode (``core.identities``): callers are the principals of their access keys
+        self.enforce_iam = enforce_iam
+        self.principals: dict[str, Principal] = {}
         self.lock = StateLock(self)
         self.journal: Journal | None = None  # set by persistence.attach under --data-dir
         self._after_commit: list[Callable[[], None]] = []

@@ -36,6 +36,7 @@ class TokenGrant:
     registry: str
     region: str
     expires_at: _dt.datetime
+    principal: str | None = None  # identity mode: the principal that asked for it
 
 
 def _b64(data: bytes) -> str:
@@ -84,9 +85,10 @@ def verify_claims(backend: Backend, token: str, purpose: str) -> dict[str, Any]:
 
 
 def issue_password(
-    backend: Backend, account: str, registry: str, region: str
+    backend: Backend, account: str, registry: str, region: str, principal: str | None = None
 ) -> tuple[str, _dt.datetime]:
-    """A registry password for caller ``account`` to use at ``registry``'s endpoint."""
+    """A registry password for caller ``account`` (``principal`` in identity mode) to use at
+    ``registry``'s endpoint."""
     expires_at = backend.now() + TOKEN_LIFETIME
     claims = {
         "account": account,
@@ -94,6 +96,8 @@ def issue_password(
         "region": region,
         "expires": expires_at.timestamp(),
     }
+    if principal is not None:
+        claims["principal"] = principal
     return sign_claims(backend, PASSWORD, claims), expires_at
 
 
@@ -101,8 +105,13 @@ def verify_password(backend: Backend, password: str) -> TokenGrant:
     claims = verify_claims(backend, password, PASSWORD)
     try:
         expires_at = _dt.datetime.fromtimestamp(claims["expires"], _dt.timezone.utc)
+        principal = claims.get("principal")
         return TokenGrant(
-            str(claims["account"]), str(claims["registry"]), str(claims["region"]), expires_at
+            str(claims["account"]),
+            str(claims["registry"]),
+            str(claims["region"]),
+            expires_at,
+            None if principal is None else str(principal),
         )
     except (KeyError, TypeError, ValueError, OverflowError):
         raise InvalidToken("the authorization token is not valid") from None

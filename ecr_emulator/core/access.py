@@ -24,19 +24,25 @@ from typing import Any
 from ..arns import partition_for, repository_arn
 from ..errors import ServiceError, repository_not_found
 from ..state import Registry, Repository
-from . import account_settings, iam
+from . import account_settings, iam, identities
 from .caller import Caller
 from .iam import Decision
 
 
 def access_denied(
-    caller: Caller, action: str, resource_arn: str, decision: Decision
+    caller: Caller,
+    action: str,
+    resource_arn: str,
+    decision: Decision,
+    kind: str = "resource-based",
 ) -> ServiceError:
-    """AWS's wording for a request no policy allows (or one that a policy denies)."""
+    """AWS's wording for a request no policy allows (or one that a policy denies);
+    ``kind`` names the policy that decided: resource-based or identity-based."""
     if decision is Decision.EXPLICIT_DENY:
-        reason = "with an explicit deny in a resource-based policy"
+        article = "an" if kind[0] in "aeiou" else "a"
+        reason = f"with an explicit deny in {article} {kind} policy"
     else:
-        reason = f"because no resource-based policy allows the {action} action"
+        reason = f"because no {kind} policy allows the {action} action"
     return ServiceError(
         "AccessDeniedException",
         f"User: {caller.arn} is not authorized to perform: {action} on resource: "
@@ -70,11 +76,48 @@ def decide(
 def authorize(caller: Caller, repository: Repository, action: str) -> None:
     """Raise ``AccessDeniedException`` unless ``caller`` may do ``action`` on ``repository``."""
     registry = repository.registry
-    if registry.account_id == caller.account:
+    _check(caller, registry, action, repository.arn, repository.policy_document)
+
+
+def _check(
+    caller: Caller,
+    registry: Registry | None,
+    action: str,
+    arn: str,
+    repository_policy: dict[str, Any] | None,
+) -> None:
+    """The whole decision for ``action`` on ``arn`` in ``registry`` (None: a registry never
+    written to): the resource policies for another account, and, in identity mode, the
+    caller's identity policies (``identities``)."""
+    own = registry is not None and registry.account_id == caller.account
+    identity = identities.decision(caller, action, arn)
+    if own and identity is None:
+        return  # an account's root, or identity mode off
+    resource = (
+        Decision.IMPLICIT_DENY
+        if registry is None
+        else decide(caller, registry, action, arn, repository_policy)
+    )
+    if identity is Decision.EXPLICIT_DENY:
+        raise access_denied(caller, action, arn, identity, "identity-based")
+    if resource is Decision.EXPLICIT_DENY:
+        raise access_denied(caller, action, arn, resource)
+    if own:  # within an account, either kind of policy may allow
+        if Decision.ALLOW not in (identity, resource):
+            raise access_denied(caller, action, arn, Decision.IMPLICIT_DENY, "identity-based")
         return
-    decision = decide(caller, registry, action, repository.arn, repository.policy_document)
-    if decision is not Decision.ALLOW:
-        raise access_denied(caller, action, repository.arn, decision)
+    if resource is not Decision.ALLOW:  # across accounts, both must
+        raise access_denied(caller, action, arn, resource)
+    if identity not in (None, Decision.ALLOW):
+        raise access_denied(caller, action, arn, Decision.IMPLICIT_DENY, "identity-based")
+
+
+def require(caller: Caller, action: str, resource_arn: str) -> None:
+    """Identity mode: ``caller`` may do ``action`` on ``resource_arn`` of its own account (a
+    registry-level operation: GetAuthorizationToken, DescribeRegistry, ...)."""
+    identity = identities.decision(caller, action, resource_arn)
+    if identity is not None and identity is not Decision.ALLOW:
+        raise access_denied(caller, action, resource_arn, identity, "identity-based")
 
 
 def repository(caller: Caller, registry_id: str | None, name: str, action: str) -> Repository:
@@ -89,7 +132,10 @@ def repository(caller: Caller, registry_id: str | None, name: str, action: str) 
             raise access_denied(caller, action, arn, Decision.IMPLICIT_DENY)
         authorize(caller, found, action)
     elif found is None:
+        require(caller, action, repository_arn(account, caller.region, name))  # before "missing"
         raise repository_not_found(name, account)
+    else:
+        authorize(caller, found, action)
     return found
 
 
@@ -98,17 +144,13 @@ def own_registry(caller: Caller, registry_id: str | None, action: str, name: str
     (creating a repository ``name``); another account's only where its registry policy
     grants ``action`` on that repository."""
     account = registry_id or caller.account
-    if account == caller.account:
-        return caller.backend.ensure_registry(account, caller.region)
     arn = repository_arn(account, caller.region, name)
+    if account == caller.account:
+        require(caller, action, arn)
+        return caller.backend.ensure_registry(account, caller.region)
     registry = caller.backend.find_registry(account, caller.region)
-    decision = (
-        Decision.IMPLICIT_DENY
-        if registry is None
-        else decide(caller, registry, action, arn, repository_policy=None)
-    )
-    if registry is None or decision is not Decision.ALLOW:
-        raise access_denied(caller, action, arn, decision)
+    _check(caller, registry, action, arn, repository_policy=None)
+    assert registry is not None
     return registry
 
 

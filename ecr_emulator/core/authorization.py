@@ -40,7 +40,9 @@ def authorization_data(caller: Caller, registry_ids: list[str] | None) -> list[A
     scheme = backend.registry_scheme if backend.registry_host else "https"
     data = []
     for registry_id in dict.fromkeys(registry_ids or [caller.account]):
-        password, expires_at = issue_password(backend, caller.account, registry_id, caller.region)
+        password, expires_at = issue_password(
+            backend, caller.account, registry_id, caller.region, caller.principal
+        )
         host = backend.registry_host_for(registry_id, caller.region)
         data.append(
             AuthorizationData(
@@ -70,7 +72,7 @@ def registry_request(
         if named[2] != grant.region:  # a password is for one region's registries
             raise InvalidToken("the token is for another region")
         registry_id = named[1]
-    caller = Caller(backend, grant.account, grant.region, "ecr", host, source_ip)
+    caller = Caller(backend, grant.account, grant.region, "ecr", host, source_ip, grant.principal)
     return RegistryRequest(caller, registry_id)
 
 

@@ -60,7 +60,13 @@ def _statements(document: dict[str, Any]) -> list[dict[str, Any]]:
     return statements if isinstance(statements, list) else [statements]
 
 
-def parse_policy(text: str, *, registry: bool = False) -> dict[str, Any]:
+def parse_identity_policy(text: str) -> dict[str, Any]:
+    """An identity policy (identity mode): statements name actions and resources, never a
+    Principal (the policy belongs to one)."""
+    return parse_policy(text, registry=True, identity=True)
+
+
+def parse_policy(text: str, *, registry: bool = False, identity: bool = False) -> dict[str, Any]:
     """The parsed policy, or ``PolicyError`` when it is not a valid repository policy (or,
     with ``registry``, registry policy: Resource elements, ECR actions only).  Duplicate
     ``Sid``s are accepted, as AWS accepts them."""
@@ -82,11 +88,11 @@ def parse_policy(text: str, *, registry: bool = False) -> dict[str, Any]:
     if not isinstance(statements, dict | list) or not statements:
         raise PolicyError("Statement must be an object or a non-empty list")
     for statement in _statements(document):
-        _check_statement(statement, registry)
+        _check_statement(statement, registry, identity)
     return document
 
 
-def _check_statement(statement: Any, registry: bool) -> None:
+def _check_statement(statement: Any, registry: bool, identity: bool = False) -> None:
     if not isinstance(statement, dict):
         raise PolicyError("each Statement must be an object")
     unknown = set(statement) - _STATEMENT_KEYS - (_RESOURCE_KEYS if registry else set())
@@ -96,9 +102,12 @@ def _check_statement(statement: Any, registry: bool) -> None:
         raise PolicyError("Sid must be a string")
     if statement.get("Effect") not in ("Allow", "Deny"):
         raise PolicyError("Effect must be Allow or Deny")
-    if ("Principal" in statement) == ("NotPrincipal" in statement):
+    if identity:
+        if "Principal" in statement or "NotPrincipal" in statement:
+            raise PolicyError("an identity policy names no Principal")
+    elif ("Principal" in statement) == ("NotPrincipal" in statement):
         raise PolicyError("a statement needs exactly one of Principal or NotPrincipal")
-    principal = statement.get("Principal", statement.get("NotPrincipal"))
+    principal = statement.get("Principal", statement.get("NotPrincipal", "*"))
     if principal != "*":
         if not isinstance(principal, dict) or not principal:
             raise PolicyError("Principal must be '*' or an object of principal lists")
@@ -163,10 +172,17 @@ def _names_principal(principal: Any, request: Request) -> bool:
 
 
 def _applies(
-    statement: dict[str, Any], request: Request, action: str, resource: str | None
+    statement: dict[str, Any],
+    request: Request,
+    action: str,
+    resource: str | None,
+    identity: bool = False,
 ) -> bool:
-    """Principal, action and resource of ``statement`` all cover this request."""
-    if "Principal" in statement:
+    """Principal (none in an identity policy), action and resource of ``statement`` all
+    cover this request."""
+    if identity:
+        principal_matches = True
+    elif "Principal" in statement:
         principal_matches = _names_principal(statement["Principal"], request)
     else:
         principal_matches = not _names_principal(statement["NotPrincipal"], request)
@@ -188,15 +204,21 @@ def _applies(
 
 
 def decide(
-    document: dict[str, Any] | None, request: Request, action: str, resource: str | None = None
+    document: dict[str, Any] | None,
+    request: Request,
+    action: str,
+    resource: str | None = None,
+    *,
+    identity: bool = False,
 ) -> Decision:
-    """What ``document`` (a resource policy) says about ``request`` doing ``action``
-    (``ecr:BatchGetImage``) on ``resource`` (an ARN; registry policies name theirs)."""
+    """What ``document`` (a resource policy, or with ``identity`` the caller's own policy)
+    says about ``request`` doing ``action`` (``ecr:BatchGetImage``) on ``resource`` (an ARN;
+    registry and identity policies name theirs)."""
     if document is None:
         return Decision.IMPLICIT_DENY
     allowed = False
     for statement in _statements(document):
-        if not _applies(statement, request, action, resource):
+        if not _applies(statement, request, action, resource, identity):
             continue
         condition = statement.get("Condition")
         if statement["Effect"] == "Deny":

@@ -21,7 +21,8 @@ from typing import TYPE_CHECKING, Any
 
 from botocore import xform_name
 
-from ..core import Caller
+from ..arns import repository_arn
+from ..core import Caller, access
 from ..errors import ServiceError, not_implemented
 from ..identity import caller_identity
 from ..operations import OPERATIONS
@@ -62,6 +63,7 @@ class BoundOperation:
     function: Callable[..., dict[str, Any]]
     argument_names: dict[str, str]
     max_body_bytes: int  # the longest body a request can need: a longer one is refused unread
+    registry_level: bool  # names no repository (GetAuthorizationToken, DescribeRegistry...)
 
 
 def _bind(service: str, name: str) -> BoundOperation | None:
@@ -80,7 +82,12 @@ def _bind(service: str, name: str) -> BoundOperation | None:
             member: xform_name(member) for member in (input_shape.members if input_shape else {})
         },
         max_body_bytes=max_request_bytes(input_shape),
+        registry_level=not _REPOSITORY_MEMBERS & set(input_shape.members if input_shape else ()),
     )
+
+
+# the members by which an operation names its repository: the core's access check judges it
+_REPOSITORY_MEMBERS = {"repositoryName", "resourceArn"}
 
 
 class ApiDispatcher:
@@ -160,6 +167,11 @@ class ApiDispatcher:
         operation.validate(params, "", violations)
         if violations:
             raise_for_violations(violations)
+        if caller.backend.enforce_iam and operation.registry_level:
+            # identity mode: operations on no one repository are allowed here, on the
+            # registry's repositories; the others by the core's access check
+            scope = repository_arn(caller.account, caller.region, "*")
+            access.require(caller, f"ecr:{operation.name}", scope)
         names = operation.argument_names
         kwargs = {
             names[key]: value for key, value in params.items() if key in names and value is not None
