@@ -288,7 +288,7 @@ class Webhook:
                     with urllib.request.urlopen(request, timeout=5) as answer:
                         if answer.status < 300:
                             break
-                except OSError as error:
+                except Exception as error:  # refused, timed out, or not HTTP at all
                     log.info("events webhook %s: %s (attempt %d)", self.url, error, attempt + 1)
                 time.sleep(0.5 * 2**attempt)
             else:

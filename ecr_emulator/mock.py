@@ -147,7 +147,8 @@ class mock_ecr:
     manifest's blobs and child images), ``registry_host`` (URIs point there, and
     ``requests`` calls to that host are answered in-process too), ``seed`` (fixtures),
     ``vuln_db`` (a directory of OSV advisories that scans match; default: a sample),
-    ``enforce_iam`` and ``principals`` (the identity mode: ``core.identities``).
+    ``enforce_iam`` and ``principals`` (the identity mode: ``core.identities``),
+    ``events_webhook`` (a URL every EventBridge-shaped event is POSTed to).
     """
 
     def __new__(cls, func: Callable[..., Any] | type | None = None, **options: Any) -> Any:
@@ -166,6 +167,7 @@ class mock_ecr:
         vuln_db: str | os.PathLike[str] | None = None,
         enforce_iam: bool = False,
         principals: list[dict[str, Any]] | None = None,
+        events_webhook: str | None = None,
     ) -> None:
         self._options: dict[str, Any] = {
             "clock": clock,
@@ -182,7 +184,7 @@ class mock_ecr:
         for entry in principals or ():
             self.add_principal(entry["accessKeyId"], entry["arn"], entry.get("policies", ()))
         self.dispatcher = ApiDispatcher(self.backend)
-        log_for(self.backend)  # listening from the start: events() sees everything
+        log_for(self.backend, events_webhook)  # from the start: events() sees everything
         # scans run before the call that starts them returns; advisories from vuln_db (a
         # directory of OSV JSON files) or the sample feed
         scanner_for(self.backend, vuln_db, synchronous=True)

@@ -11,7 +11,8 @@ not ``repository.resource_tags[k] = v`` (``tests/test_persistence.py``
 compares every field after a restart, which catches a change made in place).
 
 Values are JSON with three tagged forms for what JSON lacks: datetimes, tuples
-and sets.
+and sets; a dict with a key of its own starting with ``$`` (client JSON such as a
+policy) is wrapped in a fourth, ``$dict``, so it is never read back as a tag.
 """
 
 from __future__ import annotations
@@ -103,7 +104,10 @@ def _plain(value: Any) -> Any:
     if isinstance(value, list):
         return [_plain(item) for item in value]
     if isinstance(value, dict):
-        return {str(key): _plain(item) for key, item in value.items()}
+        plain = {str(key): _plain(item) for key, item in value.items()}
+        if any(key.startswith("$") for key in plain):  # a client's own "$datetime" stays a key
+            return {"$dict": plain}
+        return plain
     raise TypeError(f"cannot keep a {type(value).__name__}: mark the field TRANSIENT")
 
 
@@ -119,5 +123,7 @@ def _typed(value: Any) -> Any:
                 return tuple(_typed(item) for item in inner)
             if tag == "$set":
                 return {_typed(item) for item in inner}
+            if tag == "$dict":
+                return {key: _typed(item) for key, item in inner.items()}
         return {key: _typed(item) for key, item in value.items()}
     return value

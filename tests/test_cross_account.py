@@ -316,10 +316,20 @@ def test_reading_other_accounts_never_creates_their_registries(caller, target_ba
     assert set(target_backend.registries) <= {(CALLER, "us-east-1")}
 
 
-def test_the_owner_is_never_held_back_by_its_own_policy(owner):
-    deny_all = {**allow("ecr:*", "*"), "Sid": "Nobody", "Effect": "Deny"}
-    owner.set_repository_policy(repositoryName=REPO, policyText=policy(deny_all), force=True)
-    assert owner.list_images(repositoryName=REPO)["imageIds"]  # same account: allowed
+def test_the_owners_own_policy_binds_it_only_by_a_deny(owner):
+    """Within an account an Allow is not needed, but an explicit Deny in the repository's
+    policy binds its owner too (IAM's evaluation logic; why SetRepositoryPolicy has
+    ``force``: a policy can lock its owner out)."""
+    owner.set_repository_policy(repositoryName=REPO, policyText=policy(allow("ecr:ListImages")))
+    assert owner.describe_images(repositoryName=REPO)["imageDetails"]  # not named: allowed
+    deny = {**allow("ecr:BatchDeleteImage", "*"), "Sid": "KeepImages", "Effect": "Deny"}
+    owner.set_repository_policy(repositoryName=REPO, policyText=policy(deny), force=True)
+    assert owner.list_images(repositoryName=REPO)["imageIds"]
+    code, message = error_of(
+        lambda: owner.batch_delete_image(repositoryName=REPO, imageIds=[{"imageTag": "v1"}])
+    )
+    assert code == "AccessDeniedException"
+    assert message.endswith("with an explicit deny in a resource-based policy")
 
 
 # --- the registry plane -------------------------------------------------------------------------

@@ -255,3 +255,41 @@ def test_a_dead_webhook_never_holds_up_a_push(tmp_path):
 @pytest.mark.parametrize("route", ["/_emulator/events"])
 def test_events_route_only_answers_get(ecr_server, route):
     assert requests.post(f"{ecr_server.url}{route}", timeout=10).status_code == 404
+
+
+def test_a_webhook_that_answers_garbage_still_gets_every_event():
+    """The delivery thread survives a reply that is not HTTP (retrying it) and delivers
+    the rest."""
+    import socket
+
+    received: list[bytes] = []
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen()
+    port = server.getsockname()[1]
+
+    def answer() -> None:
+        first = True
+        while len(received) < 3:
+            connection, _ = server.accept()
+            with connection:
+                data = connection.recv(65536)
+                if first:
+                    first = False
+                    connection.sendall(b"garbage\r\n\r\n")
+                    continue
+                received.append(data)
+                connection.sendall(b"HTTP/1.1 204 No Content\r\nContent-Length: 0\r\n\r\n")
+
+    listener = threading.Thread(target=answer, daemon=True)
+    listener.start()
+    with mock_ecr(events_webhook=f"http://127.0.0.1:{port}/hook"):
+        client = ecr_client()
+        client.create_repository(repositoryName=REPO)
+        for n in range(3):
+            client.put_image(
+                repositoryName=REPO, imageManifest=docker_manifest(f"w{n}"), imageTag=f"t{n}"
+            )
+        listener.join(timeout=30)
+    server.close()
+    assert len(received) == 3

@@ -535,6 +535,11 @@ INVALID_POLICIES = [
         'object instance has properties which are not allowed by the schema: (["tagFilter"])',
     ),
     (
+        "count number over 32 bits",
+        policy(rule(1, _selection(countNumber=2**31))),
+        "numeric instance is greater than the required maximum (maximum: 2147483647, found: 2147483648)",
+    ),
+    (
         "51 rules",
         policy(
             *[
@@ -774,3 +779,35 @@ def _advance(ecr_target: str | None, seconds: float) -> None:
         f"{ecr_target}/_emulator/clock", json={"advance_seconds": seconds}, timeout=10
     )
     assert answer.status_code == 200
+
+
+def test_ages_beyond_any_date_and_question_marks_act_on_nothing():
+    """A policy that passes the grammar never fails a run: an age of a billion days (more
+    than a date can hold) expires nothing, and ``?`` is no wildcard in a tag pattern (ECR
+    documents ``*`` only)."""
+    with mock_ecr() as mock:
+        client = ecr_client()
+        client.create_repository(repositoryName=REPO)
+        client.create_repository(repositoryName="lifecycle/next")
+        for name in (REPO, "lifecycle/next"):
+            for tag in ("release-1", "release-2"):
+                client.put_image(
+                    repositoryName=name, imageManifest=docker_manifest(name + tag), imageTag=tag
+                )
+        ancient = {
+            "tagStatus": "any",
+            "countType": "sinceImagePushed",
+            "countUnit": "days",
+            "countNumber": 1_000_000_000,
+        }
+        client.put_lifecycle_policy(
+            repositoryName=REPO, lifecyclePolicyText=policy(rule(1, ancient))
+        )
+        question = {**BETA_KEEP_1, "tagPatternList": ["release-?"]}
+        client.put_lifecycle_policy(
+            repositoryName="lifecycle/next", lifecyclePolicyText=policy(rule(1, question))
+        )
+        client.start_lifecycle_policy_preview(repositoryName=REPO)
+        assert client.get_lifecycle_policy_preview(repositoryName=REPO)["previewResults"] == []
+        assert mock.run_lifecycle() == []
+        assert len(client.describe_images(repositoryName="lifecycle/next")["imageDetails"]) == 2

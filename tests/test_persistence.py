@@ -143,6 +143,17 @@ def drive_everything(url: str) -> str:
         }
     )
     ecr.put_lifecycle_policy(repositoryName="kept/images", lifecyclePolicyText=lifecycle_policy)
+    # client JSON whose keys look like the store's own tags ($datetime...) comes back as sent
+    tagged_like_the_store = {
+        "Effect": "Allow",
+        "Principal": {"AWS": "222222222222"},
+        "Action": "ecr:BatchGetImage",
+        "Resource": "arn:aws:ecr:us-east-1:123456789012:repository/*",
+        "Condition": {"$datetime": {"aws:PrincipalAccount": "x"}, "$set": {"k": ["v"]}},
+    }
+    ecr.put_registry_policy(
+        policyText=json.dumps({"Version": "2012-10-17", "Statement": [tagged_like_the_store]})
+    )
     ecr.start_lifecycle_policy_preview(repositoryName="kept/images")
     ecr.update_image_storage_class(
         repositoryName="kept/images", imageId={"imageTag": "v3"}, targetStorageClass="ARCHIVE"

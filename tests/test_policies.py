@@ -203,7 +203,22 @@ def test_lock_out_policy_needs_force(ecr, repo, deny):
         "RepositoryPolicyNotFoundException"
     )
     ecr.set_repository_policy(repositoryName=repo, policyText=text, force=True)
-    assert ecr.get_repository_policy(repositoryName=repo)["policyText"] == text
+    # the owner is bound by the Deny too: where it covers reading the policy, so it is
+    if _denies(deny, "ecr:GetRepositoryPolicy"):
+        code = error_of(ecr.get_repository_policy, repositoryName=repo)["Code"]
+        assert code == "AccessDeniedException"
+    else:
+        assert ecr.get_repository_policy(repositoryName=repo)["policyText"] == text
+
+
+def _denies(deny: dict, action: str) -> bool:
+    from ecr_emulator.wildcard import matches
+
+    if "Action" in deny and deny["Action"] is not None:
+        listed = deny["Action"] if isinstance(deny["Action"], list) else [deny["Action"]]
+        return any(matches(p, action, ignore_case=True) for p in listed)
+    listed = deny["NotAction"] if isinstance(deny["NotAction"], list) else [deny["NotAction"]]
+    return not any(matches(p, action, ignore_case=True) for p in listed)
 
 
 def test_lock_out_in_a_lone_statement_object_needs_force(ecr, repo):

@@ -90,6 +90,9 @@ def test_round_trip_and_not_found(owner):
         policy({"Effect": "Allow", "Action": "ecr:*"}),  # no principal
         policy(statement(Resource="repository/*")),  # not an ARN
         policy(statement(Resource=repository_arn(), NotResource=repository_arn())),
+        # a condition value is a string, number or boolean (or a list of them)
+        policy(statement(Condition={"StringEquals": {"aws:PrincipalAccount": {"a": 1}}})),
+        policy(statement(Condition={"StringEquals": {"aws:PrincipalAccount": []}})),
         json.dumps({"Statement": []}),
     ],
 )
@@ -198,6 +201,8 @@ CONDITIONS = [
     ({"DateGreaterThan": {"aws:CurrentTime": "2020-01-01T00:00:00Z"}}, False),
     # a missing key: IfExists holds
     ({"StringEqualsIfExists": {"aws:PrincipalAccount": CALLER}}, True),
+    # IAM compares numbers as their text
+    ({"StringEquals": {"aws:PrincipalAccount": int(CALLER)}}, True),
 ]
 
 

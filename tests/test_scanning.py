@@ -528,3 +528,74 @@ def test_docker_pushed_image_scanned_on_push_with_the_aws_cli(tmp_path, feed):
             docker.remove_test_images()
             docker("logout", server.host, check=False)
         assert "Traceback" not in server.log_text()
+
+
+def _gzip_tar(entries: list[tuple[str, bytes]]) -> bytes:
+    """A gzipped tar; entries may repeat a path (``_tar_gz`` takes a dict)."""
+    import gzip
+    import io
+    import tarfile
+
+    raw = io.BytesIO()
+    with tarfile.open(fileobj=raw, mode="w") as archive:
+        for name, data in entries:
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            archive.addfile(info, io.BytesIO(data))
+    return gzip.compress(raw.getvalue())
+
+
+def test_hostile_layers_cost_little_and_hide_nothing(feed):
+    """A gzip bomb of oversized package.json files (a few KB inflating to 320 MiB), a
+    package.json nested 100,000 deep, thousands of whiteouts of nothing, and a blob that is
+    no tar: the scan completes quickly, keeps little, and still reports what is there."""
+    import time
+
+    bomb = _gzip_tar(
+        [(f"app/node_modules/p{n}/package.json", bytes(32 * 2**20)) for n in range(10)]
+    )
+    assert len(bomb) < 2 * 2**20
+    deep = _gzip_tar([("app/node_modules/zz/package.json", b"[" * 100_000)])
+    whiteouts = _gzip_tar([(f"usr/lib/.wh.nothing{n}", b"") for n in range(20_000)])
+    lower, _ = _tar_gz(IMAGE_FILES)
+    with mock_ecr(vuln_db=feed):
+        client = ecr_client()
+        client.create_repository(repositoryName=REPO)
+        registry = RegistryClient(client)
+        registry.push_image(REPO, "hostile", layers=(lower, bomb, deep, whiteouts, b"not a tar"))
+        started = time.monotonic()
+        client.start_image_scan(repositoryName=REPO, imageId={"imageTag": "hostile"})
+        assert time.monotonic() - started < 30
+        answer = client.describe_image_scan_findings(
+            repositoryName=REPO, imageId={"imageTag": "hostile"}
+        )
+        assert answer["imageScanStatus"]["status"] == "COMPLETE"
+        names = {f["name"] for f in answer["imageScanFindings"]["findings"]}
+        assert {name for name, _, _ in EXPECTED} <= names
+
+
+def test_a_hostile_feed_costs_only_its_own_files(tmp_path):
+    directory = tmp_path / "feed"
+    directory.mkdir()
+    good = osv(
+        "TEST-2021-0003",
+        "npm",
+        "lodash",
+        [{"introduced": "0"}, {"fixed": "4.17.21"}],
+        kind="SEMVER",
+    )
+    (directory / "good.json").write_text(json.dumps(good))
+    (directory / "list.json").write_text("[]")
+    (directory / "string.json").write_text('"text"')
+    (directory / "deep.json").write_text("[" * 100_000)
+    (directory / "not-utf8.json").write_bytes(b"\xff\xfe{}")
+    odd = {**good, "id": "ODD-1", "database_specific": "HIGH", "affected": [{"package": "lodash"}]}
+    (directory / "odd.json").write_text(json.dumps(odd))
+    ranges = json.loads(json.dumps(good))
+    ranges["id"] = "ODD-2"
+    ranges["affected"][0]["ranges"] = {"type": "SEMVER"}
+    ranges["affected"][0]["versions"] = "4.17.200"  # a string, not a list: no substring match
+    (directory / "ranges.json").write_text(json.dumps(ranges))
+    feed = advisories.Feed(directory)
+    found = {m.advisory.id for m in feed.matches("npm", None, "lodash", "4.17.20")}
+    assert found == {"TEST-2021-0003"}

@@ -91,13 +91,15 @@ def _check(
     caller's identity policies (``identities``)."""
     own = registry is not None and registry.account_id == caller.account
     identity = identities.decision(caller, action, arn)
-    if own and identity is None:
-        return  # an account's root, or identity mode off
     resource = (
         Decision.IMPLICIT_DENY
         if registry is None
         else decide(caller, registry, action, arn, repository_policy)
     )
+    if own and identity is None:  # an account's root, or identity mode off
+        if resource is Decision.EXPLICIT_DENY:  # a Deny in a resource policy binds the owner
+            raise access_denied(caller, action, arn, resource)
+        return
     if identity is Decision.EXPLICIT_DENY:
         raise access_denied(caller, action, arn, identity, "identity-based")
     if resource is Decision.EXPLICIT_DENY:

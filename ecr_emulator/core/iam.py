@@ -132,6 +132,11 @@ def _check_statement(statement: Any, registry: bool, identity: bool = False) -> 
         isinstance(condition, dict) and all(isinstance(block, dict) for block in condition.values())
     ):
         raise PolicyError("Condition must map operators to objects")
+    for block in (condition or {}).values():
+        for values in block.values():  # IAM takes strings, numbers and booleans, or lists of them
+            items = values if isinstance(values, list) else [values]
+            if not items or not all(isinstance(item, str | int | float | bool) for item in items):
+                raise PolicyError("a condition value is a string, number or boolean, or a list")
 
 
 @dataclass(frozen=True, slots=True)
@@ -266,6 +271,13 @@ _OPERATORS: dict[str, tuple[Callable[[str, str], bool], bool]] = {
 }
 
 
+def _condition_text(item: Any) -> str:
+    """A condition value as IAM compares it: booleans as ``true``/``false``."""
+    if isinstance(item, bool):
+        return "true" if item else "false"
+    return str(item)
+
+
 class UnknownCondition(Exception):
     """An operator or key the emulator does not evaluate."""
 
@@ -297,7 +309,8 @@ def _operator_holds(operator: str, block: dict[str, Any], request: Request) -> b
             if not (if_exists or negated):
                 return False
             continue
-        hit = any(test(str(item), value) for item in _strings(listed))
+        items = listed if isinstance(listed, list) else [listed]
+        hit = any(test(_condition_text(item), value) for item in items)
         if hit == negated:
             return False
     return True

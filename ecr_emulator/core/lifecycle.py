@@ -48,6 +48,8 @@ ACTIONS = ("expire", "transition")
 STORAGE_CLASSES = ("standard", "archive")
 MAX_WILDCARDS = 4  # "You can use up to four wildcards (*) per string" (lifecycle_policy_parameters)
 MAX_RULES = 50  # "Rules per lifecycle policy: 50" (service quotas)
+MAX_NUMBER = 2**31 - 1  # a 32-bit integer, as AWS's schema types rulePriority and countNumber
+MAX_DAYS = 999_999_999  # the most days a timedelta holds: an age of more never comes
 MIN_ARCHIVE_DAYS = 90  # "in archive storage for a minimum of 90 days before deletion"
 PREVIEW_PAGE = 100
 
@@ -95,7 +97,7 @@ class Rule:
         if self.tag_prefixes:
             return all(any(t.startswith(p) for t in image.tags) for p in self.tag_prefixes)
         return bool(image.tags) and all(
-            any(matches(pattern, tag) for tag in image.tags) for pattern in self.tag_patterns
+            any(_tag_matches(pattern, tag) for tag in image.tags) for pattern in self.tag_patterns
         )
 
     def selects(self, image: Image, now: _dt.datetime) -> bool:
@@ -111,10 +113,16 @@ class Rule:
         if self.count_type == "imageCountMoreThan":
             yield from oldest_first[: max(0, len(oldest_first) - self.count_number)]
             return
-        limit = _dt.timedelta(days=self.count_number)
+        limit = _dt.timedelta(days=min(self.count_number, MAX_DAYS))
         for image in oldest_first:
             if now - _since(image, self.count_type) > limit:
                 yield image
+
+
+def _tag_matches(pattern: str, tag: str) -> bool:
+    """A lifecycle tag pattern: ``*`` is the only wildcard ECR documents; a ``?`` is itself,
+    which no tag contains."""
+    return "?" not in pattern and matches(pattern, tag)
 
 
 _STORAGE_CLASS_OF = {"ACTIVE": "standard", "ARCHIVED": "archive"}
@@ -233,6 +241,11 @@ def _positive(value: Any) -> int:
     if value < 1:
         raise _invalid(
             f"numeric instance is lower than the required minimum (minimum: 1, found: {value})"
+        )
+    if value > MAX_NUMBER:
+        raise _invalid(
+            "numeric instance is greater than the required maximum "
+            f"(maximum: {MAX_NUMBER}, found: {value})"
         )
     return value
 
@@ -548,7 +561,10 @@ def run(backend: Backend) -> list[dict[str, Any]]:
         ]
     taken: list[dict[str, Any]] = []
     for account, region, name in targets:
-        taken.extend(run_repository(backend, account, region, name))
+        try:
+            taken.extend(run_repository(backend, account, region, name))
+        except Exception:  # one repository's trouble never stops the others
+            log.exception("lifecycle run of %s/%s/%s failed", account, region, name)
     return taken
 
 

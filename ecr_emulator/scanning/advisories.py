@@ -76,8 +76,8 @@ class Feed:
         for path in sorted(self.directory.rglob("*.json")):
             try:
                 advisory = _parse(json.loads(path.read_text()))
-            except (OSError, ValueError, KeyError, TypeError) as error:
-                log.warning("vulnerability feed: %s skipped: %s", path, error)
+            except Exception as error:  # one bad file never costs the feed
+                log.warning("vulnerability feed: %s skipped: %r", path, error)
                 continue
             self.count += 1
             self.updated_at = max(self.updated_at or 0.0, path.stat().st_mtime)
@@ -105,7 +105,11 @@ class Feed:
                     continue
                 if wanted_release and release and wanted_release != release:
                     continue
-                hit, fixed = _affects(affected, ecosystem, version)
+                try:
+                    hit, fixed = _affects(affected, ecosystem, version)
+                except Exception:  # a malformed range costs only its advisory
+                    log.warning("advisory %s: malformed affected entry skipped", advisory.id)
+                    continue
                 if hit:
                     seen.add(advisory.id)
                     yield Match(advisory, fixed)
@@ -120,8 +124,11 @@ def _normal_name(ecosystem: str, name: str) -> str:
 
 
 def _parse(document: dict[str, Any]) -> Advisory:
+    if not isinstance(document, dict):
+        raise ValueError("an OSV advisory is a JSON object")
     vector, score = _cvss(document.get("severity") or [])
-    named = str((document.get("database_specific") or {}).get("severity", "")).upper()
+    database = document.get("database_specific")
+    named = str(database.get("severity", "") if isinstance(database, dict) else "").upper()
     severity = _SEVERITY_NAMES.get(named, named)
     if severity not in SEVERITIES:
         severity = _severity_of(score) if score is not None else "UNDEFINED"
@@ -140,14 +147,19 @@ def _parse(document: dict[str, Any]) -> Advisory:
         cvss_score=score,
         published=document.get("published"),
         modified=document.get("modified"),
-        affected=tuple(a for a in document.get("affected") or () if isinstance(a, dict)),
+        affected=tuple(
+            a
+            for a in document.get("affected") or ()
+            if isinstance(a, dict) and isinstance(a.get("package"), dict)
+        ),
     )
 
 
 def _affects(affected: dict[str, Any], ecosystem: str, version: str) -> tuple[bool, str | None]:
     """Whether ``version`` is affected, and the version that fixes it when one is known."""
     compare = versions.COMPARATORS[ecosystem]
-    if version in (affected.get("versions") or ()):
+    listed = affected.get("versions")
+    if isinstance(listed, list) and version in listed:
         return True, _first_fix(affected)
     for range_ in affected.get("ranges") or ():
         kind = range_.get("type")

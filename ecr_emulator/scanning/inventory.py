@@ -1,7 +1,7 @@
 """What an image installs, read from its layers as a container runtime would stack them.
 
-Each layer is streamed once (``tarfile`` mode ``r|*``: gzip, bzip2, xz or plain tar; a
-1 GiB layer never sits in memory) and only the package databases are kept: dpkg's
+Each layer is streamed once (gzip, bzip2, xz or plain tar; a 1 GiB layer never sits in
+memory; zstd layers are not read) and only the package databases are kept: dpkg's
 ``var/lib/dpkg/status`` (and ``status.d/``, as distroless images have), apk's
 ``lib/apk/db/installed``, Python's ``*.dist-info/METADATA`` and ``*.egg-info/PKG-INFO``,
 npm's ``node_modules/**/package.json``, and ``etc/os-release`` for the release.  A later
@@ -12,16 +12,24 @@ database (Berkeley DB or SQLite holding binary headers) is not read.
 
 from __future__ import annotations
 
+import bz2
+import contextlib
 import email.parser
+import gzip
 import json
+import lzma
 import posixpath
 import re
 import tarfile
+import zlib
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 MAX_DATABASE_BYTES = 64 * 1024 * 1024  # a dpkg status file is a few MB; more is not a database
+MAX_METADATA_BYTES = 1024 * 1024  # one package's METADATA or package.json
+MAX_TOTAL_BYTES = 256 * 1024 * 1024  # all the databases of one image
+MAX_FILES = 200_000
 
 _WANTED = re.compile(
     r"^(?:var/lib/dpkg/status|var/lib/dpkg/status\.d/[^/]+|lib/apk/db/installed"
@@ -57,7 +65,7 @@ def _normal(path: str) -> str:
 
 def read_layers(layers: Iterable[tuple[str, Callable[[], BinaryIO | None]]]) -> Inventory:
     """The packages of an image whose layers are ``(digest, opener)`` pairs, bottom first."""
-    files: dict[str, tuple[bytes, str]] = {}
+    kept = _Kept()
     read = unreadable = 0
     for digest, opener in layers:
         stream = opener()
@@ -65,39 +73,112 @@ def read_layers(layers: Iterable[tuple[str, Callable[[], BinaryIO | None]]]) -> 
             unreadable += 1
             continue
         try:
-            with stream, tarfile.open(fileobj=stream, mode="r|*") as archive:
-                _apply_layer(archive, digest, files)
+            with (
+                stream,
+                _decompressed(stream) as plain,
+                tarfile.open(fileobj=plain, mode="r|") as archive,
+            ):
+                _apply_layer(archive, digest, kept)
             read += 1
-        except (tarfile.TarError, OSError, EOFError, ValueError):
+        except (tarfile.TarError, OSError, EOFError, ValueError, zlib.error, lzma.LZMAError):
             unreadable += 1  # not a tar (an artifact's blob), or cut short
-    return _parse_all(files, read, unreadable)
+    return _parse_all(kept.files, read, unreadable)
 
 
-def _apply_layer(
-    archive: tarfile.TarFile, digest: str, files: dict[str, tuple[bytes, str]]
-) -> None:
-    added: dict[str, tuple[bytes, str]] = {}
+def _decompressed(stream: BinaryIO) -> Any:
+    """``stream`` (seekable, at its start) as the tar inside it.  The decompressors of
+    ``gzip``, ``bz2`` and ``lzma`` hand out bounded reads; tarfile's own ``r|*`` does not
+    (it inflates whole input chunks and re-slices the result, quadratic on a gzip bomb:
+    20 x 60 MiB of zeros took 50 s and 1.4 GB)."""
+    magic = stream.read(6)
+    stream.seek(0)
+    if magic.startswith(b"\x1f\x8b"):
+        return gzip.GzipFile(fileobj=stream, mode="rb")
+    if magic.startswith(b"BZh"):
+        return bz2.BZ2File(stream, mode="rb")
+    if magic.startswith(b"\xfd7zXZ"):
+        return lzma.LZMAFile(stream, mode="rb")
+    if magic.startswith(b"\x28\xb5\x2f\xfd"):
+        raise ValueError("zstd layers are not read")
+    return contextlib.nullcontext(stream)
+
+
+class _Kept:
+    """The package databases read so far, path -> (bytes, layer), with the directories
+    that hold them (so a whiteout that touches none costs nothing) and a budget (so a
+    layer of many large package.json files cannot fill the memory)."""
+
+    def __init__(self) -> None:
+        self.files: dict[str, tuple[bytes, str]] = {}
+        self.directories: dict[str, int] = {}  # every ancestor of a kept file -> how many
+        self.bytes = 0
+
+    def _ancestors(self, path: str) -> Iterable[str]:
+        while "/" in path:
+            path = path.rsplit("/", 1)[0]
+            yield path
+
+    def put(self, path: str, data: bytes, layer: str) -> None:
+        self.remove(path)
+        if len(self.files) >= MAX_FILES or self.bytes + len(data) > MAX_TOTAL_BYTES:
+            return  # over budget: what is already kept is scanned
+        self.files[path] = (data, layer)
+        self.bytes += len(data)
+        for directory in self._ancestors(path):
+            self.directories[directory] = self.directories.get(directory, 0) + 1
+
+    def remove(self, path: str) -> None:
+        old = self.files.pop(path, None)
+        if old is None:
+            return
+        self.bytes -= len(old[0])
+        for directory in self._ancestors(path):
+            left = self.directories[directory] - 1
+            if left:
+                self.directories[directory] = left
+            else:
+                del self.directories[directory]
+
+    def remove_tree(self, path: str) -> None:
+        """``path`` and everything under it (a whiteout)."""
+        self.remove(path)
+        if path in self.directories:
+            prefix = path + "/"
+            for known in [p for p in self.files if p.startswith(prefix)]:
+                self.remove(known)
+
+
+def _limit(path: str) -> int:
+    """The largest file of its kind worth reading: a package database may be large, a
+    single package's metadata never is."""
+    return (
+        MAX_DATABASE_BYTES if path.startswith(("var/lib/dpkg/", "lib/apk/")) else MAX_METADATA_BYTES
+    )
+
+
+def _apply_layer(archive: tarfile.TarFile, digest: str, kept: _Kept) -> None:
+    added: dict[str, bytes] = {}
     for member in archive:
+        archive.members = []  # streaming: keep no headers (a layer may have millions)
         path = _normal(member.name)
         directory, base = posixpath.split(path)
         if base == ".wh..wh..opq":  # everything lower in this directory is gone
-            prefix = directory + "/"
-            for known in [p for p in files if p.startswith(prefix)]:
-                del files[known]
+            if directory in kept.directories:
+                for known in [p for p in kept.files if p.startswith(directory + "/")]:
+                    kept.remove(known)
             continue
         if base.startswith(".wh."):
-            gone = posixpath.join(directory, base[len(".wh.") :])
-            for known in [p for p in files if p == gone or p.startswith(gone + "/")]:
-                del files[known]
+            kept.remove_tree(posixpath.join(directory, base[len(".wh.") :]))
             continue
-        if not member.isfile() or member.size > MAX_DATABASE_BYTES or not _WANTED.match(path):
-            if member.isfile() and path in files:  # replaced by something we do not read
-                del files[path]
+        if not member.isfile() or not _WANTED.match(path) or member.size > _limit(path):
+            if member.isfile():  # replaced by something we do not read
+                kept.remove(path)
             continue
         extracted = archive.extractfile(member)
         if extracted is not None:
-            added[path] = (extracted.read(), digest)
-    files.update(added)
+            added[path] = extracted.read()
+    for path, data in added.items():
+        kept.put(path, data, digest)
 
 
 def _parse_all(files: dict[str, tuple[bytes, str]], read: int, unreadable: int) -> Inventory:
@@ -114,21 +195,27 @@ def _parse_all(files: dict[str, tuple[bytes, str]], read: int, unreadable: int) 
         elif fields.get("ID") == "alpine" and version:
             release["Alpine"] = "v" + ".".join(version.split(".")[:2])
     for path, (content, layer) in sorted(files.items()):
-        text = content.decode("utf-8", "replace")
-        if path == "var/lib/dpkg/status" or path.startswith("var/lib/dpkg/status.d/"):
-            ecosystem = "Ubuntu" if "Ubuntu" in release else "Debian"
-            packages.extend(_dpkg(text, path, layer, ecosystem))
-        elif path == "lib/apk/db/installed":
-            packages.extend(_apk(text, path, layer))
-        elif path.endswith(("/METADATA", "/PKG-INFO", ".egg-info")):
-            package = _python(text, path, layer)
-            if package is not None:
-                packages.append(package)
-        elif path.endswith("/package.json"):
-            package = _npm(text, path, layer)
-            if package is not None:
-                packages.append(package)
+        try:
+            packages.extend(_packages_of(path, content, layer, release))
+        except (ValueError, RecursionError):  # one hostile file costs only itself
+            continue
     return Inventory(packages, release, read, unreadable)
+
+
+def _packages_of(path: str, content: bytes, layer: str, release: dict[str, str]) -> list[Package]:
+    """The packages one kept file says are installed."""
+    text = content.decode("utf-8", "replace")
+    if path == "var/lib/dpkg/status" or path.startswith("var/lib/dpkg/status.d/"):
+        return list(_dpkg(text, path, layer, "Ubuntu" if "Ubuntu" in release else "Debian"))
+    if path == "lib/apk/db/installed":
+        return list(_apk(text, path, layer))
+    if path.endswith(("/METADATA", "/PKG-INFO", ".egg-info")):
+        package = _python(text, path, layer)
+    elif path.endswith("/package.json"):
+        package = _npm(text, path, layer)
+    else:
+        return []  # os-release
+    return [] if package is None else [package]
 
 
 def _os_release(text: str) -> dict[str, str]:

@@ -60,7 +60,8 @@ def _debian_parts(version: str) -> tuple[int, str, str]:
     version = version.strip()
     if not version:
         raise ValueError("empty Debian version")
-    epoch, _, rest = version.rpartition(":") if ":" in version else ("0", "", version)
+    # dpkg splits the epoch at the first colon, the revision at the last hyphen
+    epoch, _, rest = version.partition(":") if ":" in version else ("0", "", version)
     upstream, _, revision = rest.rpartition("-") if "-" in rest else (rest, "", "")
     if not epoch.isdigit() or not upstream:
         raise ValueError(f"not a Debian version: {version!r}")
