@@ -252,6 +252,12 @@ class Scanner:
         for event in batch:
             if not isinstance(event, ImagePushed) or event.media_type in INDEX_TYPES:
                 continue
+            # looked at without the lock first: most pushes go to repositories that do not
+            # scan on push, and they should not pay for a second transaction
+            registry = self.backend.find_registry(event.account, event.region)
+            repository = registry.repositories.get(event.repository) if registry else None
+            if repository is None or not _scans_on_push(repository):
+                continue
             with self.backend.transaction():
                 registry = self.backend.find_registry(event.account, event.region)
                 repository = registry.repositories.get(event.repository) if registry else None
