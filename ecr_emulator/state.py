@@ -362,6 +362,8 @@ class Registry(Record):
     policy_document: dict[str, Any] | None = None
     settings: dict[str, str] = field(default_factory=dict)  # ``core.account_settings``
     scanning_configuration: dict[str, Any] | None = None  # ``core.scanning``
+    # prefix -> template (``core.creation_templates``)
+    creation_templates: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     KIND = "registry"
 

@@ -154,6 +154,10 @@ def drive_everything(url: str) -> str:
     ecr.put_registry_policy(
         policyText=json.dumps({"Version": "2012-10-17", "Statement": [tagged_like_the_store]})
     )
+    ecr.create_repository_creation_template(
+        prefix="kept", appliedFor=["CREATE_ON_PUSH"], resourceTags=[{"Key": "k", "Value": "v"}]
+    )
+    ecr.put_image(repositoryName="kept/by-push", imageManifest=docker_manifest("p"), imageTag="t")
     ecr.start_lifecycle_policy_preview(repositoryName="kept/images")
     ecr.update_image_storage_class(
         repositoryName="kept/images", imageId={"imageTag": "v3"}, targetStorageClass="ARCHIVE"

@@ -20,7 +20,7 @@ from ..errors import ServiceError
 from ..events import BlobFreed, LayerMounted, LayerUnlinked
 from ..state import Backend, Repository
 from ..tokens import DOWNLOAD, InvalidToken, sign_claims, verify_claims
-from . import access, account_settings
+from . import access, account_settings, creation_templates
 from .caller import Caller
 
 log = logging.getLogger(__name__)
@@ -113,6 +113,7 @@ def mount(
     from a repository the caller may ``ecr:GetDownloadUrlForLayer``; otherwise the
     client uploads the blob (the registry answers 202, as OCI allows)."""
     backend = caller.backend
+    creation_templates.ensure_for_push(caller, registry_id, name)  # the push's first request
     with backend.transaction() as events:
         target = access.repository(caller, registry_id, name, "ecr:InitiateLayerUpload")
         registry = target.registry

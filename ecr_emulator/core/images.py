@@ -22,7 +22,7 @@ from ..media_types import INDEX_TYPES
 from ..pagination import paginate_in_order
 from ..state import Backend, Image, Repository
 from ..wildcard import matches
-from . import access, storage_classes
+from . import access, creation_templates, storage_classes
 from .blobs import free
 from .caller import Caller
 
@@ -110,6 +110,7 @@ def put_image(
         if not is_valid_tag(tag):
             raise invalid_parameter("imageTag", f"must satisfy regular expression '{TAG_REGEX}'")
     text = manifest if isinstance(manifest, str) else manifest.decode("utf-8")
+    creation_templates.ensure_for_push(caller, registry_id, name)  # CREATE_ON_PUSH
     with backend.transaction() as events:
         repository = access.repository(caller, registry_id, name, "ecr:PutImage")
         if strict if strict is not None else backend.strict_manifests:

@@ -24,7 +24,7 @@ from ..blobstore import BodyReadError, DigestMismatch, WriterDiscarded
 from ..errors import ServiceError
 from ..events import LayerUploaded
 from ..state import Backend, Repository, UploadSession
-from . import access
+from . import access, creation_templates
 from .caller import Caller
 
 PART_SIZE = 10 * 1024 * 1024
@@ -66,6 +66,7 @@ def _too_many(registry_id: str, limit: int) -> ServiceError:
 def start(caller: Caller, registry_id: str | None, name: str) -> UploadSession:
     """A new upload into repository ``name`` (InitiateLayerUpload, registry POST)."""
     backend = caller.backend
+    creation_templates.ensure_for_push(caller, registry_id, name)  # CREATE_ON_PUSH
     upload_id = str(uuid.uuid4())
     writer = backend.blobs.new_writer(upload_id)  # file I/O, before the lock
     try:

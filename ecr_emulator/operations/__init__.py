@@ -33,6 +33,7 @@ def operation(name: str, service: str = "ecr") -> Callable[[F], F]:
 # Importing the feature modules registers their operations.
 from . import (  # noqa: E402
     authorization,
+    creation_templates,
     images,
     layers,
     lifecycle,
@@ -45,6 +46,7 @@ from . import (  # noqa: E402
 __all__ = [
     "OPERATIONS",
     "authorization",
+    "creation_templates",
     "images",
     "layers",
     "lifecycle",
