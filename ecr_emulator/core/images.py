@@ -10,9 +10,11 @@ before the lock is taken.  Events: ``ImagePushed``, ``TagMoved``,
 from __future__ import annotations
 
 import datetime as _dt
+import json
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from ..digests import algorithm_of, digest_of
 from ..errors import ServiceError, image_not_found, invalid_parameter
@@ -285,7 +287,8 @@ def get_images(
                     )
                 )
             else:
-                found.last_pulled_at = now
+                if pull_recorded(caller, repository):
+                    found.last_pulled_at = now
                 found_images.append((found, image_id))
                 events.append(ImagePulled(*repository.scope, found.digest))
     return repository, found_images, failures
@@ -361,7 +364,7 @@ def get_manifest(
             raise Inaccessible(image.digest)
         if accepted and "*/*" not in accepted and image.media_type not in accepted:
             raise NotAcceptable(image)
-        if pull:
+        if pull and pull_recorded(caller, repository):
             image.last_pulled_at = caller.backend.now()
             events.append(ImagePulled(*repository.scope, image.digest))
         return image
@@ -539,7 +542,84 @@ def list_tags(caller: Caller, registry_id: str | None, name: str) -> list[str]:
 
 
 def referrers(caller: Caller, registry_id: str | None, name: str, subject: str) -> list[Image]:
-    """The images whose ``subject`` is ``subject`` (OCI 1.1 referrers), by digest."""
+    """The images whose ``subject`` is ``subject`` (OCI 1.1 referrers), by digest: what
+    ``/v2/<name>/referrers/<digest>`` and ListImageReferrers both list."""
     with caller.backend.lock:
         repository = access.repository(caller, registry_id, name, "ecr:BatchGetImage")
         return [repository.images[d] for d in sorted(repository.referrers.get(subject, ()))]
+
+
+def referrer_descriptor(image: Image) -> dict[str, Any]:
+    """A referrer as both listings describe it: OCI's descriptor (media type, digest, size
+    of the manifest, artifactType, the manifest's annotations)."""
+    manifest = image.manifest.encode("utf-8")
+    descriptor: dict[str, Any] = {
+        "mediaType": image.media_type,
+        "digest": image.digest,
+        "size": len(manifest),
+    }
+    if image.artifact_media_type:
+        descriptor["artifactType"] = image.artifact_media_type
+    try:
+        annotations = json.loads(manifest).get("annotations")
+    except (ValueError, AttributeError):
+        annotations = None
+    if annotations:
+        descriptor["annotations"] = annotations
+    return descriptor
+
+
+def pull_recorded(caller: Caller, repository: Repository) -> bool:
+    """Whether a pull by ``caller`` updates ``lastRecordedPullTime``: not for a principal on
+    the registry's pull-time update exclusion list (lock held)."""
+    return (
+        caller.principal is None or caller.principal not in repository.registry.pull_time_exclusions
+    )
+
+
+# --- pull-time update exclusions --------------------------------------------------------------
+
+MAX_PULL_TIME_EXCLUSIONS = 100  # "up to 100 per account" (user guide, pull-time update exclusions)
+
+
+def register_pull_time_exclusion(caller: Caller, principal_arn: str) -> _dt.datetime:
+    """RegisterPullTimeUpdateExclusion: pulls by ``principal_arn`` stop updating
+    ``lastRecordedPullTime``; when it was excluded."""
+    with caller.backend.transaction():
+        registry = access.own_registry(caller, None, "ecr:RegisterPullTimeUpdateExclusion", "*")
+        exclusions = registry.pull_time_exclusions
+        if principal_arn in exclusions:
+            raise ServiceError(
+                "ExclusionAlreadyExistsException",
+                f"The principal '{principal_arn}' is already on the pull time update "
+                "exclusion list",
+            )
+        if len(exclusions) >= MAX_PULL_TIME_EXCLUSIONS:
+            raise ServiceError(
+                "LimitExceededException",
+                f"The pull time update exclusion list holds at most {MAX_PULL_TIME_EXCLUSIONS} "
+                "principals",
+            )
+        now = caller.backend.now()
+        registry.pull_time_exclusions = {**exclusions, principal_arn: now}
+        return now
+
+
+def deregister_pull_time_exclusion(caller: Caller, principal_arn: str) -> None:
+    with caller.backend.transaction():
+        registry = access.own_registry(caller, None, "ecr:DeregisterPullTimeUpdateExclusion", "*")
+        if principal_arn not in registry.pull_time_exclusions:
+            raise ServiceError(
+                "ExclusionNotFoundException",
+                f"The principal '{principal_arn}' is not on the pull time update exclusion list",
+            )
+        left = dict(registry.pull_time_exclusions)
+        del left[principal_arn]
+        registry.pull_time_exclusions = left
+
+
+def pull_time_exclusions(caller: Caller) -> list[tuple[str, _dt.datetime]]:
+    with caller.backend.lock:
+        registry = access.own_registry_if_any(caller)
+        found = registry.pull_time_exclusions if registry is not None else {}
+        return sorted(found.items())

@@ -7,6 +7,7 @@ import datetime as _dt
 from typing import Any
 
 from ..core import Caller, images, scanning
+from ..pagination import paginate_list
 from ..state import Image, Repository
 from . import operation
 
@@ -164,3 +165,63 @@ def list_images(
         max_results=max_results,
     )
     return {"imageIds": ids, "nextToken": token}
+
+
+@operation("ListImageReferrers")
+def list_image_referrers(
+    caller: Caller,
+    *,
+    repository_name: str,
+    subject_id: dict[str, str],
+    registry_id: str | None = None,
+    filter: dict[str, Any] | None = None,
+    next_token: str | None = None,
+    max_results: int | None = None,
+) -> dict[str, Any]:
+    """The referrers ``/v2/<name>/referrers/<digest>`` lists, with their storage status."""
+    subject = subject_id["imageDigest"]
+    found = images.referrers(caller, registry_id, repository_name, subject)
+    wanted_types = set((filter or {}).get("artifactTypes") or ())
+    wanted_status = (filter or {}).get("artifactStatus", "ANY")
+    now = caller.backend.now()
+    entries = [
+        {**images.referrer_descriptor(image), "artifactStatus": image.status_at(now)}
+        for image in found
+        if (not wanted_types or image.artifact_media_type in wanted_types)
+        and wanted_status in ("ANY", image.status_at(now))
+    ]
+    page, token = paginate_list(
+        caller.backend,
+        entries,
+        next_token,
+        max_results,
+        scope=f"referrers:{caller.account}:{registry_id}:{repository_name}:{subject}",
+        default=50,
+    )
+    return {"referrers": page, "nextToken": token}
+
+
+@operation("RegisterPullTimeUpdateExclusion")
+def register_pull_time_update_exclusion(caller: Caller, *, principal_arn: str) -> dict[str, Any]:
+    created = images.register_pull_time_exclusion(caller, principal_arn)
+    return {"principalArn": principal_arn, "createdAt": created}
+
+
+@operation("DeregisterPullTimeUpdateExclusion")
+def deregister_pull_time_update_exclusion(caller: Caller, *, principal_arn: str) -> dict[str, Any]:
+    images.deregister_pull_time_exclusion(caller, principal_arn)
+    return {"principalArn": principal_arn}
+
+
+@operation("ListPullTimeUpdateExclusions")
+def list_pull_time_update_exclusions(
+    caller: Caller, *, next_token: str | None = None, max_results: int | None = None
+) -> dict[str, Any]:
+    page, token = paginate_list(
+        caller.backend,
+        [arn for arn, _ in images.pull_time_exclusions(caller)],
+        next_token,
+        max_results,
+        scope=f"pull-time-exclusions:{caller.account}:{caller.region}",
+    )
+    return {"pullTimeUpdateExclusions": page, "nextToken": token}

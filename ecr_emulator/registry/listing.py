@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 from urllib.parse import urlencode
 
 from werkzeug.wrappers import Response
@@ -66,18 +66,7 @@ def list_referrers(call: RegistryCall) -> Response:
     for image in images.referrers(call.caller, call.registry_id, call.name, subject):
         if artifact_type and image.artifact_media_type != artifact_type:
             continue
-        manifest = image.manifest.encode("utf-8")
-        descriptor: dict[str, Any] = {
-            "mediaType": image.media_type,
-            "digest": image.digest,
-            "size": len(manifest),
-        }
-        if image.artifact_media_type:
-            descriptor["artifactType"] = image.artifact_media_type
-        annotations = json.loads(manifest).get("annotations")
-        if annotations:
-            descriptor["annotations"] = annotations
-        descriptors.append(descriptor)
+        descriptors.append(images.referrer_descriptor(image))
     index = {"schemaVersion": 2, "mediaType": media_types.OCI_INDEX, "manifests": descriptors}
     response = Response(json.dumps(index), 200, content_type=media_types.OCI_INDEX)
     if artifact_type:
