@@ -34,6 +34,7 @@ from botocore.awsrequest import AWSPreparedRequest, AWSResponse
 
 from .clock import Clock
 from .core import identities
+from .core.replication import replicator_for
 from .core.scanning import scanner_for
 from .eventbridge import log_for
 from .inprocess_registry import RequestsInterceptor, WsgiApp, host_pattern, is_aws_registry_url
@@ -188,6 +189,7 @@ class mock_ecr:
         # scans run before the call that starts them returns; advisories from vuln_db (a
         # directory of OSV JSON files) or the sample feed
         scanner_for(self.backend, vuln_db, synchronous=True)
+        replicator_for(self.backend, synchronous=True)  # replicas exist when a push returns
         if seed is not None:  # fixtures: see ecr_emulator.seed
             from . import seed as fixtures
 

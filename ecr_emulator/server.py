@@ -23,6 +23,7 @@ from . import __version__, eventbridge, serving
 from .clock import AdjustableClock
 from .core import identities, lifecycle
 from .core.blobs import DOWNLOAD_PATH
+from .core.replication import replicator_for
 from .core.scanning import scanner_for
 from .errors import ServiceError
 from .protocol.dispatcher import ApiDispatcher, error_response, request_too_large
@@ -42,6 +43,7 @@ class EmulatorApp:
         self.backend = backend
         self.events = eventbridge.log_for(backend)
         scanner_for(backend)  # scan on push from the first push on
+        replicator_for(backend)  # and replication
         self.api = ApiDispatcher(backend)
         self.registry_app = RegistryApp(backend, require_auth=require_auth)
 

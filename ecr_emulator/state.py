@@ -110,6 +110,8 @@ class Image(Record):
     last_archived_at: _dt.datetime | None = None
     last_activated_at: _dt.datetime | None = None
     scan: dict[str, Any] | None = None  # the last scan and its findings (``core.scanning``)
+    # "region/account" -> the status of its copy there (``core.replication``)
+    replication: dict[str, dict[str, str]] | None = None
     repository: Repository | None = field(default=None, repr=False, metadata=TRANSIENT)
 
     def record_key(self) -> str:

@@ -54,14 +54,19 @@ def tag_is_immutable(repository: Repository, tag: str) -> bool:
 
 def _check_tag_may_move(repository: Repository, tag: str, digest: str) -> None:
     """ImageTagAlreadyExistsException if ``tag`` names another image and may not move."""
-    current = repository.tag_index.get(tag)
-    if current is not None and current != digest and tag_is_immutable(repository, tag):
+    if not tag_may_move(repository, tag, digest):
         what = "repository" if repository.tag_mutability == "IMMUTABLE" else "tag"
         raise ServiceError(
             "ImageTagAlreadyExistsException",
             f"The image tag '{tag}' already exists in the '{repository.name}' repository "
             f"and cannot be overwritten because the {what} is immutable.",
         )
+
+
+def tag_may_move(repository: Repository, tag: str, digest: str) -> bool:
+    """Whether ``tag`` may come to name ``digest`` (an immutable tag elsewhere may not)."""
+    current = repository.tag_index.get(tag)
+    return current is None or current == digest or not tag_is_immutable(repository, tag)
 
 
 def parse(manifest: str | bytes, media_type: str | None, *, infer: bool = False) -> ParsedManifest:
