@@ -364,6 +364,8 @@ class Registry(Record):
     policy_document: dict[str, Any] | None = None
     settings: dict[str, str] = field(default_factory=dict)  # ``core.account_settings``
     scanning_configuration: dict[str, Any] | None = None  # ``core.scanning``
+    # backfill id -> its record (``core.replication``)
+    backfills: dict[str, dict[str, Any]] = field(default_factory=dict)
     # principal ARN -> when it was excluded from pull-time updates (``core.images``)
     pull_time_exclusions: dict[str, _dt.datetime] = field(default_factory=dict)
     # prefix -> template (``core.creation_templates``)

@@ -193,3 +193,38 @@ def test_docker_pulls_the_replicas(tmp_path):
                 puller("rmi", remote)
         finally:
             docker.remove_test_images()
+
+
+def test_backfill_copies_what_was_there_before():
+    with mock_ecr():
+        source, west = client(SOURCE), client(SOURCE, "us-west-2")
+        source.create_repository(repositoryName="old/app")
+        for n in range(3):
+            source.put_image(
+                repositoryName="old/app", imageManifest=docker_manifest(f"o{n}"), imageTag=f"v{n}"
+            )
+        destination = {"region": "us-west-2", "registryId": SOURCE}
+        with pytest.raises(ClientError, match="InvalidParameterException"):
+            source.start_replication_backfill(destination=destination)  # not configured yet
+        source.put_replication_configuration(
+            replicationConfiguration={"rules": [{"destinations": [destination]}]}
+        )
+        with pytest.raises(ClientError, match="RepositoryNotFoundException"):
+            west.describe_images(repositoryName="old/app")  # configuration alone copies nothing
+        started = source.start_replication_backfill(destination=destination)
+        backfill_id = started["replicationBackfillId"]
+        assert started["destination"] == destination
+        results = source.describe_replication_backfill_results(replicationBackfillId=backfill_id)
+        assert results["status"] == "COMPLETE"
+        assert results["progress"]["totalReplicationCount"] == 3
+        assert results["progress"]["completedReplicationCount"] == 3
+        assert {r["status"] for r in results["results"]} == {"COMPLETE"}
+        assert len(west.describe_images(repositoryName="old/app")["imageDetails"]) == 3
+        listed = source.list_replication_backfills()["backfills"]
+        assert [b["replicationBackfillId"] for b in listed] == [backfill_id]
+        with pytest.raises(ClientError, match="ReplicationBackfillInvalidStatusException"):
+            source.stop_replication_backfill(replicationBackfillId=backfill_id)
+        with pytest.raises(ClientError, match="ReplicationBackfillNotFoundException"):
+            source.describe_replication_backfill_results(
+                replicationBackfillId="00000000-0000-0000-0000-000000000000"
+            )

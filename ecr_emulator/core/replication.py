@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import concurrent.futures
 import threading
+import uuid
 import weakref
 from dataclasses import dataclass
 from typing import Any
@@ -110,11 +111,10 @@ class Replicator:
                 2, thread_name_prefix="ecr-emulator-replicate"
             )
         )
-        self._inside = threading.local()  # a replica's own push is not replicated again
         backend.events.subscribe(self._pushed, batches=True)
 
     def _pushed(self, batch: list[object]) -> None:
-        if getattr(self._inside, "job", False):
+        if getattr(_replicating, "now", False):  # a replica's own push is not replicated again
             return
         pushed = {
             (e.account, e.region, e.repository, e.digest)
@@ -137,20 +137,21 @@ class Replicator:
                         ReplicationJob(account, region, name, digest, image.tags, destination)
                     )
         for job in jobs:
-            if self._pool is None:
-                self.run(job)
-            else:
-                self._pool.submit(self.run, job)
+            self.submit(self.run, job)
+
+    def submit(self, function: Any, *args: Any) -> None:
+        """Run ``function(*args)`` on a worker (the server), or now (in-process)."""
+        if self._pool is None:
+            function(*args)
+        else:
+            self._pool.submit(function, *args)
 
     def run(self, job: ReplicationJob) -> None:
         status, failure = "COMPLETE", None
-        self._inside.job = True
         try:
             failure = _replicate(self.backend, job)
         except ServiceError as error:  # a destination that refuses the image
             failure = error.code
-        finally:
-            self._inside.job = False
         if failure is not None:
             status = "FAILED"
         with self.backend.transaction():
@@ -171,8 +172,19 @@ def _set_status(
     image.replication = {**(image.replication or {}), f"{region}/{account}": entry}
 
 
+_replicating = threading.local()
+
+
 def _replicate(backend: Backend, job: ReplicationJob) -> str | None:
     """Copy one image to one destination; the failure code, or None when it is there."""
+    _replicating.now = True
+    try:
+        return _copy(backend, job)
+    finally:
+        _replicating.now = False
+
+
+def _copy(backend: Backend, job: ReplicationJob) -> str | None:
     region, account = job.destination
     source = Caller(backend, job.account, job.region)
     with backend.transaction():
@@ -249,3 +261,160 @@ def replicator_for(backend: Backend, *, synchronous: bool = False) -> Replicator
         if found is None:
             found = _REPLICATORS[backend] = Replicator(backend, synchronous=synchronous)
         return found
+
+
+# --- backfill ---------------------------------------------------------------------------------
+
+MAX_BACKFILLS_IN_PROGRESS = 10  # "at most 10 replication backfills in progress" (API reference)
+_RUNNING = ("PREPARING", "IN_PROGRESS", "STOPPING")
+
+
+def _backfill_not_found(backfill_id: str) -> ServiceError:
+    return ServiceError(
+        "ReplicationBackfillNotFoundException",
+        f"The replication backfill with id '{backfill_id}' does not exist",
+    )
+
+
+def start_backfill(caller: Caller, destination: dict[str, str]) -> dict[str, Any]:
+    """StartReplicationBackfill: copy the images already in the repositories the rules give
+    ``destination`` (which the configuration must name); the backfill's record."""
+    backend = caller.backend
+    key = (destination["region"], destination["registryId"])
+    with backend.transaction():
+        registry = access.own_registry(caller, None, "ecr:StartReplicationBackfill", "*")
+        configured = {
+            (d["region"], d["registryId"])
+            for rule in registry.replication_rules
+            for d in rule["destinations"]
+        }
+        if key not in configured:
+            raise invalid_parameter(
+                "destination", "The destination is not in the registry's replication configuration"
+            )
+        running = [b for b in registry.backfills.values() if b["status"] in _RUNNING]
+        if any(b["destination"]["region"] == key[0] for b in running):
+            raise ServiceError(
+                "ReplicationBackfillInProgressException",
+                f"A replication backfill to {key[0]} is already in progress",
+            )
+        if len(running) >= MAX_BACKFILLS_IN_PROGRESS:
+            raise ServiceError(
+                "LimitExceededException",
+                f"A registry can have at most {MAX_BACKFILLS_IN_PROGRESS} replication backfills "
+                "in progress",
+            )
+        backfill_id = str(uuid.uuid4())
+        jobs = [
+            ReplicationJob(
+                registry.account_id, registry.region, repository.name, image.digest, image.tags, key
+            )
+            for repository in registry.repositories.values()
+            if key in _destinations(repository)
+            for image in repository.images.values()
+        ]
+        record = {
+            "replicationBackfillId": backfill_id,
+            "destination": {"region": key[0], "registryId": key[1]},
+            "status": "IN_PROGRESS",
+            "startedAt": backend.now(),
+            "progress": {
+                "totalReplicationCount": len(jobs),
+                "completedReplicationCount": 0,
+                "failedReplicationCount": 0,
+            },
+            "results": [],
+        }
+        registry.backfills = {**registry.backfills, backfill_id: record}
+    account, region = caller.account, caller.region
+    replicator_for(backend).submit(_run_backfill, backend, account, region, backfill_id, jobs)
+    with backend.lock:
+        return dict(backend.find_registry(account, region).backfills[backfill_id])
+
+
+def _run_backfill(
+    backend: Backend, account: str, region: str, backfill_id: str, jobs: list[ReplicationJob]
+) -> None:
+    results = []
+    completed = failed = 0
+    stopped = False
+    for job in jobs:
+        with backend.lock:
+            record = backend.find_registry(account, region).backfills.get(backfill_id)
+            if record is None or record["status"] == "STOPPING":
+                stopped = True
+                break
+        try:
+            failure = _replicate(backend, job)
+        except ServiceError as error:
+            failure = error.code
+        result = {
+            "repositoryName": job.repository,
+            "imageId": {"imageDigest": job.digest},
+            "status": "FAILED" if failure else "COMPLETE",
+        }
+        if failure:
+            result["failureCode"] = failure
+            failed += 1
+        else:
+            completed += 1
+        results.append(result)
+        with backend.transaction():
+            registry = backend.find_registry(account, region)
+            record = registry.backfills.get(backfill_id)
+            if record is not None:
+                progress = {
+                    **record["progress"],
+                    "completedReplicationCount": completed,
+                    "failedReplicationCount": failed,
+                }
+                registry.backfills = {
+                    **registry.backfills,
+                    backfill_id: {**record, "progress": progress},
+                }
+    with backend.transaction():
+        registry = backend.find_registry(account, region)
+        record = registry.backfills.get(backfill_id)
+        if record is None:
+            return
+        status = (
+            "STOPPED"
+            if stopped or record["status"] == "STOPPING"
+            else ("FAILED" if jobs and failed == len(jobs) else "COMPLETE")
+        )
+        registry.backfills = {
+            **registry.backfills,
+            backfill_id: {**record, "status": status, "endedAt": backend.now(), "results": results},
+        }
+
+
+def stop_backfill(caller: Caller, backfill_id: str) -> dict[str, Any]:
+    with caller.backend.transaction():
+        registry = access.own_registry(caller, None, "ecr:StopReplicationBackfill", "*")
+        record = registry.backfills.get(backfill_id)
+        if record is None:
+            raise _backfill_not_found(backfill_id)
+        if record["status"] not in ("PREPARING", "IN_PROGRESS"):
+            raise ServiceError(
+                "ReplicationBackfillInvalidStatusException",
+                f"The replication backfill '{backfill_id}' is {record['status']} and cannot be stopped",
+            )
+        record = {**record, "status": "STOPPING"}
+        registry.backfills = {**registry.backfills, backfill_id: record}
+        return record
+
+
+def backfills(caller: Caller) -> list[dict[str, Any]]:
+    with caller.backend.lock:
+        registry = access.own_registry_if_any(caller)
+        found = list(registry.backfills.values()) if registry is not None else []
+    return sorted(found, key=lambda b: b["startedAt"])
+
+
+def backfill(caller: Caller, backfill_id: str) -> dict[str, Any]:
+    with caller.backend.lock:
+        registry = access.own_registry_if_any(caller)
+        record = registry.backfills.get(backfill_id) if registry is not None else None
+        if record is None:
+            raise _backfill_not_found(backfill_id)
+        return record
