@@ -33,7 +33,7 @@ import botocore.endpoint
 from botocore.awsrequest import AWSPreparedRequest, AWSResponse
 
 from .clock import Clock
-from .core import identities
+from .core import identities, signing
 from .core.replication import replicator_for
 from .core.scanning import scanner_for
 from .eventbridge import log_for
@@ -190,6 +190,7 @@ class mock_ecr:
         # directory of OSV JSON files) or the sample feed
         scanner_for(self.backend, vuln_db, synchronous=True)
         replicator_for(self.backend, synchronous=True)  # replicas exist when a push returns
+        signing.subscribe(self.backend)
         if seed is not None:  # fixtures: see ecr_emulator.seed
             from . import seed as fixtures
 

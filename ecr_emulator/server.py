@@ -21,7 +21,7 @@ from werkzeug.wrappers import Request, Response
 
 from . import __version__, eventbridge, serving
 from .clock import AdjustableClock
-from .core import identities, lifecycle
+from .core import identities, lifecycle, signing
 from .core.blobs import DOWNLOAD_PATH
 from .core.replication import replicator_for
 from .core.scanning import scanner_for
@@ -44,6 +44,7 @@ class EmulatorApp:
         self.events = eventbridge.log_for(backend)
         scanner_for(backend)  # scan on push from the first push on
         replicator_for(backend)  # and replication
+        signing.subscribe(backend)  # and managed signing
         self.api = ApiDispatcher(backend)
         self.registry_app = RegistryApp(backend, require_auth=require_auth)
 

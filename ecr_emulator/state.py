@@ -110,6 +110,7 @@ class Image(Record):
     last_archived_at: _dt.datetime | None = None
     last_activated_at: _dt.datetime | None = None
     scan: dict[str, Any] | None = None  # the last scan and its findings (``core.scanning``)
+    signing: dict[str, dict[str, str]] | None = None  # profile -> status (``core.signing``)
     # "region/account" -> the status of its copy there (``core.replication``)
     replication: dict[str, dict[str, str]] | None = None
     repository: Repository | None = field(default=None, repr=False, metadata=TRANSIENT)
@@ -364,6 +365,8 @@ class Registry(Record):
     policy_document: dict[str, Any] | None = None
     settings: dict[str, str] = field(default_factory=dict)  # ``core.account_settings``
     scanning_configuration: dict[str, Any] | None = None  # ``core.scanning``
+    signing_configuration: dict[str, Any] | None = None  # ``core.signing``
+    signing_keys: dict[str, dict[str, str]] = field(default_factory=dict)  # profile -> key, cert
     # backfill id -> its record (``core.replication``)
     backfills: dict[str, dict[str, Any]] = field(default_factory=dict)
     # principal ARN -> when it was excluded from pull-time updates (``core.images``)

@@ -41,6 +41,7 @@ from . import (  # noqa: E402
     replication,
     repositories,
     scanning,
+    signing,
     tagging,
 )
 
@@ -56,5 +57,6 @@ __all__ = [
     "replication",
     "repositories",
     "scanning",
+    "signing",
     "tagging",
 ]
