@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import signal
 import sys
@@ -91,6 +92,12 @@ def _parser() -> argparse.ArgumentParser:
         metavar="DIR",
         help="a directory of OSV JSON advisories that image scans match (default: a small "
         "sample shipped with the emulator)",
+    )
+    serve.add_argument(
+        "--pull-through-secrets",
+        metavar="FILE",
+        help="JSON {secret ARN: {username, accessToken}}: the credentials pull-through cache "
+        "rules name by credentialArn (standing in for Secrets Manager)",
     )
     serve.add_argument(
         "--events-webhook",
@@ -203,6 +210,12 @@ def main(argv: list[str] | None = None) -> int:
         )
         sweep.daemon = True
         sweep.start()
+    if args.pull_through_secrets:
+        try:
+            backend.secrets = json.loads(Path(args.pull_through_secrets).read_text())
+        except (OSError, ValueError) as error:
+            print(f"ecr-emulator serve: --pull-through-secrets: {error}", file=sys.stderr)
+            return 2
     if args.iam_config:
         from .core import identities
 

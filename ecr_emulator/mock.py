@@ -169,6 +169,7 @@ class mock_ecr:
         enforce_iam: bool = False,
         principals: list[dict[str, Any]] | None = None,
         events_webhook: str | None = None,
+        secrets: dict[str, dict[str, str]] | None = None,
     ) -> None:
         self._options: dict[str, Any] = {
             "clock": clock,
@@ -182,6 +183,7 @@ class mock_ecr:
             registry_host=registry_host,
             enforce_iam=enforce_iam,
         )
+        self.backend.secrets = dict(secrets or {})  # pull-through credentials, by secret ARN
         for entry in principals or ():
             self.add_principal(entry["accessKeyId"], entry["arn"], entry.get("policies", ()))
         self.dispatcher = ApiDispatcher(self.backend)

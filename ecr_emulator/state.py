@@ -366,6 +366,8 @@ class Registry(Record):
     settings: dict[str, str] = field(default_factory=dict)  # ``core.account_settings``
     scanning_configuration: dict[str, Any] | None = None  # ``core.scanning``
     signing_configuration: dict[str, Any] | None = None  # ``core.signing``
+    # prefix -> rule (``core.pull_through``)
+    pull_through_rules: dict[str, dict[str, Any]] = field(default_factory=dict)
     signing_keys: dict[str, dict[str, str]] = field(default_factory=dict)  # profile -> key, cert
     # backfill id -> its record (``core.replication``)
     backfills: dict[str, dict[str, Any]] = field(default_factory=dict)
@@ -477,6 +479,8 @@ class Backend:
         # identity mode (``core.identities``): callers are the principals of their access keys
         self.enforce_iam = enforce_iam
         self.principals: dict[str, Principal] = {}
+        # Secrets Manager's stand-in for pull-through credentials: ARN -> secret (not kept)
+        self.secrets: dict[str, dict[str, str]] = {}
         self.lock = StateLock(self)
         self.journal: Journal | None = None  # set by persistence.attach under --data-dir
         self._after_commit: list[Callable[[], None]] = []

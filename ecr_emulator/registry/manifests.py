@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 
 from werkzeug.wrappers import Response
 
-from ..core import images
+from ..core import images, pull_through
 from ..digests import is_valid_digest
 from ..service_models import member_limit
 from .errors import RegistryError, digest_invalid, manifest_invalid, manifest_unknown
@@ -41,6 +41,7 @@ def _accepted(call: RegistryCall) -> set[str]:
 def get_manifest(call: RegistryCall) -> Response:
     reference, _ = _reference(call)
     pull = call.request.method == "GET"
+    pull_through.sync(call.caller, call.registry_id, call.name, reference)  # a cached upstream
     try:
         image = images.get_manifest(
             call.caller, call.registry_id, call.name, reference, pull=pull, accepted=_accepted(call)
