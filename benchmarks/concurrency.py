@@ -36,12 +36,11 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-import boto3
-
 sys.path.insert(0, str(Path(__file__).parent))
 from servers import (
     DISTRIBUTION,
     curl,
+    ecr_client,
     no_proxy,
     print_table,
     pull_blob,
@@ -54,16 +53,6 @@ from servers import (
 
 REPOSITORY = "bench/concurrent"
 BLOB_TARGET = 1.0
-
-
-def ecr(base: str):
-    return boto3.client(
-        "ecr",
-        endpoint_url=base,
-        region_name="us-east-1",
-        aws_access_key_id="testing",
-        aws_secret_access_key="testing",
-    )
 
 
 def emulator_url(
@@ -131,7 +120,7 @@ def run_blobs(args: argparse.Namespace, work: Path) -> bool:
     processes: list[subprocess.Popen] = []
     try:
         systems = {"ecr-emulator": emulator_url(args, work, processes, "--no-auth")}
-        ecr(systems["ecr-emulator"]).create_repository(repositoryName=REPOSITORY)
+        ecr_client(systems["ecr-emulator"]).create_repository(repositoryName=REPOSITORY)
         process, systems["distribution 2.8"] = start_distribution(work)
         processes.append(process)
         for base in systems.values():
@@ -182,7 +171,7 @@ MANIFEST = json.dumps(
 
 
 def api_client(base: str, seconds: float, worker: int, counts: multiprocessing.Queue) -> None:
-    client = ecr(base)
+    client = ecr_client(base)
     repository = f"{REPOSITORY}-{worker % 4}"
     prefix = f"w{worker}-{os.urandom(4).hex()}"  # new tags every round
     calls = 0
@@ -223,7 +212,7 @@ def run_api(args: argparse.Namespace, work: Path) -> None:
         process, systems["moto_server"] = start_moto(work)
         processes.append(process)
         for base in systems.values():
-            client = ecr(base)
+            client = ecr_client(base)
             for index in range(4):
                 client.create_repository(repositoryName=f"{REPOSITORY}-{index}")
                 client.put_image(

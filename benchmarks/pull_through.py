@@ -26,11 +26,10 @@ import tempfile
 import time
 from pathlib import Path
 
-import boto3
-
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from servers import (
     curl,
+    ecr_client,
     print_table,
     push_blob,
     start_distribution,
@@ -121,13 +120,7 @@ def main() -> None:
         for round_number in range(args.rounds):
             emulator_process, emulator = start_emulator(work, "--no-auth")
             processes.append(emulator_process)
-            ecr = boto3.client(
-                "ecr",
-                endpoint_url=emulator,
-                region_name="us-east-1",
-                aws_access_key_id="testing",
-                aws_secret_access_key="testing",
-            )
+            ecr = ecr_client(emulator)
             ecr.create_pull_through_cache_rule(
                 ecrRepositoryPrefix="hub", upstreamRegistryUrl=upstream
             )
@@ -139,13 +132,7 @@ def main() -> None:
 
         emulator_process, emulator = start_emulator(work, "--no-auth", data_dir=False)
         processes.append(emulator_process)
-        ecr = boto3.client(
-            "ecr",
-            endpoint_url=emulator,
-            region_name="us-east-1",
-            aws_access_key_id="testing",
-            aws_secret_access_key="testing",
-        )
+        ecr = ecr_client(emulator)
         account = ecr.describe_registry()["registryId"]
         ecr.put_replication_configuration(
             replicationConfiguration={

@@ -32,7 +32,7 @@ from pathlib import Path
 import boto3
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from servers import print_table, start_emulator, stop
+from servers import ecr_client, print_table, start_emulator, stop
 
 from ecr_emulator import mock_ecr
 from ecr_emulator.blobstore import put_blob
@@ -179,13 +179,7 @@ def on_server(big_mib: int, work: Path) -> list[tuple[str, ...]]:
 
     process, base = start_emulator(work, "--no-auth")
     try:
-        client = boto3.client(
-            "ecr",
-            endpoint_url=base,
-            region_name="us-east-1",
-            aws_access_key_id="testing",
-            aws_secret_access_key="testing",
-        )
+        client = ecr_client(base)
         client.create_repository(repositoryName=REPOSITORY)
         big = layer({"opt/big.bin": os.urandom(big_mib * 2**20)})
         path = work / "big.tar.gz"

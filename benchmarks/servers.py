@@ -112,6 +112,19 @@ def start_distribution(work: Path) -> tuple[subprocess.Popen, str]:
     return process, base
 
 
+def ecr_client(base: str):
+    """A boto3 ECR client for a server at ``base`` with the test credentials."""
+    import boto3
+
+    return boto3.client(
+        "ecr",
+        endpoint_url=base,
+        region_name="us-east-1",
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+    )
+
+
 def start_moto(work: Path) -> tuple[subprocess.Popen, str]:
     """``moto_server`` (PyPI ``moto[server]``) on a free port."""
     port = free_port()

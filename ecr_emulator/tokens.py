@@ -39,7 +39,8 @@ class TokenGrant:
     principal: str | None = None  # identity mode: the principal that asked for it
 
 
-def _b64(data: bytes) -> str:
+def urlsafe_b64(data: bytes) -> str:
+    """Base64url without padding (JWT and JWS spell it so)."""
     return base64.urlsafe_b64encode(data).decode().rstrip("=")
 
 
@@ -48,7 +49,7 @@ def _unb64(text: str) -> bytes:
 
 
 def _sign(backend: Backend, payload: str) -> str:
-    return _b64(hmac.new(backend.token_secret, payload.encode(), hashlib.sha256).digest())
+    return urlsafe_b64(hmac.new(backend.token_secret, payload.encode(), hashlib.sha256).digest())
 
 
 PASSWORD = "registry-password"
@@ -61,7 +62,7 @@ def sign_claims(backend: Backend, purpose: str, claims: dict[str, Any]) -> str:
 
     The purpose is signed in, so a token minted for one use (a layer download
     URL) is refused for another (a registry password)."""
-    payload = _b64(json.dumps({**claims, "use": purpose}, separators=(",", ":")).encode())
+    payload = urlsafe_b64(json.dumps({**claims, "use": purpose}, separators=(",", ":")).encode())
     return f"{payload}.{_sign(backend, payload)}"
 
 

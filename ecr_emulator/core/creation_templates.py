@@ -19,11 +19,10 @@ from typing import Any
 from ..errors import ServiceError, invalid_parameter
 from ..pagination import paginate_list
 from ..state import Registry, Repository
-from . import access, lifecycle, repositories
+from . import access, lifecycle, prefixed, repositories
 from .caller import Caller
 from .iam import PolicyError, parse_policy
 
-ROOT = "ROOT"
 MAX_TEMPLATES = 300  # per registry; AWS's quota is not documented in what we could find
 SETTINGS = (
     "description",
@@ -36,10 +35,6 @@ SETTINGS = (
     "appliedFor",
     "customRoleArn",
 )
-
-
-def _normal(prefix: str) -> str:
-    return prefix if prefix == ROOT else prefix.rstrip("/")
 
 
 def _not_found(prefix: str, registry_id: str) -> ServiceError:
@@ -73,7 +68,7 @@ def create(
     caller: Caller, prefix: str, settings: dict[str, Any]
 ) -> tuple[Registry, dict[str, Any]]:
     _check(settings)
-    key = _normal(prefix)
+    key = prefixed.normal(prefix)
     backend = caller.backend
     with backend.transaction():
         registry = access.own_registry(caller, None, "ecr:CreateRepositoryCreationTemplate", "*")
@@ -107,7 +102,7 @@ def create(
 def update(
     caller: Caller, prefix: str, settings: dict[str, Any]
 ) -> tuple[Registry, dict[str, Any]]:
-    key = _normal(prefix)
+    key = prefixed.normal(prefix)
     backend = caller.backend
     with backend.transaction():
         registry = access.own_registry(caller, None, "ecr:UpdateRepositoryCreationTemplate", "*")
@@ -125,7 +120,7 @@ def update(
 
 
 def delete(caller: Caller, prefix: str) -> tuple[Registry, dict[str, Any]]:
-    key = _normal(prefix)
+    key = prefixed.normal(prefix)
     with caller.backend.transaction():
         registry = access.own_registry(caller, None, "ecr:DeleteRepositoryCreationTemplate", "*")
         if key not in registry.creation_templates:
@@ -142,14 +137,7 @@ def describe(
     with caller.backend.lock:
         registry = access.own_registry_if_any(caller)
         templates = registry.creation_templates if registry is not None else {}
-        if prefixes:
-            found = []
-            for prefix in dict.fromkeys(prefixes):
-                if _normal(prefix) not in templates:
-                    raise _not_found(prefix, caller.account)
-                found.append(templates[_normal(prefix)])
-        else:
-            found = sorted(templates.values(), key=lambda t: t["prefix"])
+        found = prefixed.listed(templates, prefixes, lambda p: _not_found(p, caller.account))
     return paginate_list(
         caller.backend,
         found,
@@ -162,20 +150,9 @@ def describe(
 def template_for(registry: Registry, name: str, action: str) -> dict[str, Any] | None:
     """The template that applies to creating ``name`` for ``action`` (CREATE_ON_PUSH,
     REPLICATION, PULL_THROUGH_CACHE): the longest matching prefix, else ROOT (lock held)."""
-    best: dict[str, Any] | None = None
-    for template in registry.creation_templates.values():
-        if action not in template.get("appliedFor", ()):
-            continue
-        prefix = template["prefix"]
-        if prefix == ROOT:
-            if best is None:
-                best = template
-            continue
-        if name.startswith(prefix + "/") and (
-            best is None or best["prefix"] == ROOT or len(prefix) > len(best["prefix"])
-        ):
-            best = template
-    return best
+    return prefixed.covering(
+        registry.creation_templates, name, lambda t: action in t.get("appliedFor", ())
+    )
 
 
 def create_from_template(

@@ -28,13 +28,12 @@ from ..digests import digest_of
 from ..errors import ServiceError, invalid_parameter
 from ..media_types import INDEX_TYPES
 from ..pagination import paginate_list
-from ..state import Backend, Registry
-from . import access, creation_templates, images, repositories
+from ..state import Backend
+from . import access, creation_templates, images, prefixed, repositories
 from .caller import Caller
 
 log = logging.getLogger(__name__)
 
-ROOT = "ROOT"
 MAX_RULES = 50  # "Pull through cache rules per registry" (service quotas)
 TIMEOUT = 30
 ACCEPT = ", ".join(
@@ -46,10 +45,6 @@ ACCEPT = ", ".join(
     ]
 )
 _CHALLENGE = re.compile(r'(\w+)="([^"]*)"')
-
-
-def _normal(prefix: str) -> str:
-    return prefix if prefix == ROOT else prefix.rstrip("/")
 
 
 def _url(url: str) -> str:
@@ -89,7 +84,7 @@ def _secret(backend: Backend, arn: str | None) -> tuple[str, str] | None:
 def create_rule(caller: Caller, prefix: str, settings: dict[str, Any]) -> dict[str, Any]:
     _check_url(settings.get("upstreamRegistryUrl") or "")
     _secret(caller.backend, settings.get("credentialArn"))
-    key = _normal(prefix)
+    key = prefixed.normal(prefix)
     with caller.backend.transaction():
         registry = access.own_registry(caller, None, "ecr:CreatePullThroughCacheRule", "*")
         if key in registry.pull_through_rules:
@@ -115,7 +110,7 @@ def create_rule(caller: Caller, prefix: str, settings: dict[str, Any]) -> dict[s
 
 def update_rule(caller: Caller, prefix: str, settings: dict[str, Any]) -> dict[str, Any]:
     _secret(caller.backend, settings.get("credentialArn"))
-    key = _normal(prefix)
+    key = prefixed.normal(prefix)
     with caller.backend.transaction():
         registry = access.own_registry(caller, None, "ecr:UpdatePullThroughCacheRule", "*")
         old = registry.pull_through_rules.get(key)
@@ -131,7 +126,7 @@ def update_rule(caller: Caller, prefix: str, settings: dict[str, Any]) -> dict[s
 
 
 def delete_rule(caller: Caller, prefix: str) -> dict[str, Any]:
-    key = _normal(prefix)
+    key = prefixed.normal(prefix)
     with caller.backend.transaction():
         registry = access.own_registry(caller, None, "ecr:DeletePullThroughCacheRule", "*")
         if key not in registry.pull_through_rules:
@@ -148,14 +143,7 @@ def describe_rules(
     with caller.backend.lock:
         registry = access.own_registry_if_any(caller)
         rules = registry.pull_through_rules if registry is not None else {}
-        if prefixes:
-            found = []
-            for prefix in dict.fromkeys(prefixes):
-                if _normal(prefix) not in rules:
-                    raise _not_found(prefix, caller.account)
-                found.append(rules[_normal(prefix)])
-        else:
-            found = sorted(rules.values(), key=lambda rule: rule["ecrRepositoryPrefix"])
+        found = prefixed.listed(rules, prefixes, lambda p: _not_found(p, caller.account))
     return paginate_list(
         caller.backend,
         found,
@@ -167,7 +155,7 @@ def describe_rules(
 
 def validate_rule(caller: Caller, prefix: str) -> tuple[dict[str, Any], bool, str | None]:
     """ValidatePullThroughCacheRule: really asks the upstream (its ``/v2/``)."""
-    key = _normal(prefix)
+    key = prefixed.normal(prefix)
     with caller.backend.lock:
         registry = access.own_registry_if_any(caller)
         rule = registry.pull_through_rules.get(key) if registry is not None else None
@@ -229,20 +217,6 @@ class Upstream:
         return answer
 
 
-def _rule_for(registry: Registry, name: str) -> dict[str, Any] | None:
-    best = None
-    for key, rule in registry.pull_through_rules.items():
-        if key == ROOT:
-            best = best or rule
-        elif name.startswith(key + "/") and (
-            best is None
-            or best["ecrRepositoryPrefix"] == ROOT
-            or len(key) > len(best["ecrRepositoryPrefix"])
-        ):
-            best = rule
-    return best
-
-
 def sync(caller: Caller, registry_id: str | None, name: str, reference: str) -> None:
     """Before a registry GET of a manifest: fetch it from the upstream when a rule covers
     the repository and the image is not here, or is named by a tag (which may have
@@ -252,7 +226,7 @@ def sync(caller: Caller, registry_id: str | None, name: str, reference: str) -> 
     registry = backend.find_registry(account, caller.region)
     if account != caller.account or registry is None or not registry.pull_through_rules:
         return
-    rule = _rule_for(registry, name)
+    rule = prefixed.covering(registry.pull_through_rules, name)
     if rule is None:
         return
     repository = registry.repositories.get(name)
@@ -261,11 +235,15 @@ def sync(caller: Caller, registry_id: str | None, name: str, reference: str) -> 
         return
     remainder = (
         name
-        if rule["ecrRepositoryPrefix"] == ROOT
+        if rule["ecrRepositoryPrefix"] == prefixed.ROOT
         else name[len(rule["ecrRepositoryPrefix"]) + 1 :]
     )
     prefix = rule.get("upstreamRepositoryPrefix")
-    upstream_name = f"{_normal(prefix)}/{remainder}" if prefix and prefix != ROOT else remainder
+    upstream_name = (
+        f"{prefixed.normal(prefix)}/{remainder}"
+        if prefix and prefix != prefixed.ROOT
+        else remainder
+    )
     try:
         upstream = Upstream(
             rule["upstreamRegistryUrl"], _secret(backend, rule.get("credentialArn"))

@@ -182,30 +182,13 @@ class Scanner:
                 workers, thread_name_prefix="ecr-emulator-scan"
             )
         )
-        self._idle = threading.Condition()
-        self._running = 0
         backend.events.subscribe(self._scan_pushed, batches=True)
 
     def submit(self, job: ScanJob) -> None:
         if self._pool is None:
             self.run(job)
-            return
-        with self._idle:
-            self._running += 1
-        self._pool.submit(self._run_counted, job)
-
-    def _run_counted(self, job: ScanJob) -> None:
-        try:
-            self.run(job)
-        finally:
-            with self._idle:
-                self._running -= 1
-                self._idle.notify_all()
-
-    def wait_idle(self, timeout: float = 60) -> bool:
-        """Whether every submitted scan finished within ``timeout`` seconds."""
-        with self._idle:
-            return self._idle.wait_for(lambda: self._running == 0, timeout)
+        else:
+            self._pool.submit(self.run, job)
 
     def run(self, job: ScanJob) -> None:
         """Scan ``job``'s layers (no lock held) and keep the result on the image."""

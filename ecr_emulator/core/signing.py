@@ -31,6 +31,7 @@ from ..errors import ServiceError
 from ..events import ImagePushed
 from ..media_types import INDEX_TYPES
 from ..state import Backend, Image, Registry
+from ..tokens import urlsafe_b64
 from ..wildcard import matches
 from . import access, images
 from .caller import Caller
@@ -39,10 +40,6 @@ SIGNATURE_TYPE = "application/vnd.cncf.notary.signature"
 ENVELOPE_TYPE = "application/jose+json"
 PAYLOAD_TYPE = "application/vnd.cncf.notary.payload.v1+json"
 EMPTY_CONFIG = b"{}"
-
-
-def _b64(data: bytes) -> str:
-    return base64.urlsafe_b64encode(data).decode().rstrip("=")
 
 
 def put_configuration(caller: Caller, configuration: dict[str, Any]) -> dict[str, Any]:
@@ -152,18 +149,18 @@ def envelope(
         },
         separators=(",", ":"),
     ).encode()
-    signing_input = f"{_b64(protected)}.{_b64(payload)}".encode()
+    signing_input = f"{urlsafe_b64(protected)}.{urlsafe_b64(payload)}".encode()
     r, s = decode_dss_signature(key.sign(signing_input, ec.ECDSA(hashes.SHA256())))
     signature = r.to_bytes(32, "big") + s.to_bytes(32, "big")  # JWS: R || S
     return json.dumps(
         {
-            "payload": _b64(payload),
-            "protected": _b64(protected),
+            "payload": urlsafe_b64(payload),
+            "protected": urlsafe_b64(protected),
             "header": {
                 "x5c": [base64.b64encode(certificate).decode()],
                 "io.cncf.notary.signingAgent": "ecr-emulator",
             },
-            "signature": _b64(signature),
+            "signature": urlsafe_b64(signature),
         }
     ).encode()
 

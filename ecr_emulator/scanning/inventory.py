@@ -55,8 +55,6 @@ class Package:
 class Inventory:
     packages: list[Package]
     release: dict[str, str]  # ecosystem -> release as OSV qualifies it ("12", "v3.19")
-    layers_read: int
-    layers_unreadable: int
 
 
 def _normal(path: str) -> str:
@@ -66,12 +64,10 @@ def _normal(path: str) -> str:
 def read_layers(layers: Iterable[tuple[str, Callable[[], BinaryIO | None]]]) -> Inventory:
     """The packages of an image whose layers are ``(digest, opener)`` pairs, bottom first."""
     kept = _Kept()
-    read = unreadable = 0
     for digest, opener in layers:
         stream = opener()
         if stream is None:
-            unreadable += 1
-            continue
+            continue  # bytes not stored (a manifest PutImage named without its blobs)
         try:
             with (
                 stream,
@@ -79,10 +75,9 @@ def read_layers(layers: Iterable[tuple[str, Callable[[], BinaryIO | None]]]) -> 
                 tarfile.open(fileobj=plain, mode="r|") as archive,
             ):
                 _apply_layer(archive, digest, kept)
-            read += 1
         except (tarfile.TarError, OSError, EOFError, ValueError, zlib.error, lzma.LZMAError):
-            unreadable += 1  # not a tar (an artifact's blob), or cut short
-    return _parse_all(kept.files, read, unreadable)
+            pass  # not a tar (an artifact's blob), or cut short: nothing to read in it
+    return _parse_all(kept.files)
 
 
 def _decompressed(stream: BinaryIO) -> Any:
@@ -181,7 +176,7 @@ def _apply_layer(archive: tarfile.TarFile, digest: str, kept: _Kept) -> None:
         kept.put(path, data, digest)
 
 
-def _parse_all(files: dict[str, tuple[bytes, str]], read: int, unreadable: int) -> Inventory:
+def _parse_all(files: dict[str, tuple[bytes, str]]) -> Inventory:
     packages: list[Package] = []
     release: dict[str, str] = {}
     os_release = files.get("etc/os-release") or files.get("usr/lib/os-release")
@@ -199,7 +194,7 @@ def _parse_all(files: dict[str, tuple[bytes, str]], read: int, unreadable: int) 
             packages.extend(_packages_of(path, content, layer, release))
         except (ValueError, RecursionError):  # one hostile file costs only itself
             continue
-    return Inventory(packages, release, read, unreadable)
+    return Inventory(packages, release)
 
 
 def _packages_of(path: str, content: bytes, layer: str, release: dict[str, str]) -> list[Package]:
