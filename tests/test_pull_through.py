@@ -284,3 +284,46 @@ def test_bearer_token_upstream(tmp_path):
             assert any("scope=repository" in s for s in seen_scopes)
     finally:
         upstream.shutdown()
+
+
+def test_a_hostile_upstream_earns_a_404_not_a_500(tmp_path):
+    """An upstream answering a manifest bigger than ECR stores, JSON nested 100,000 deep, or
+    a list: the pull finds nothing, the server stays healthy."""
+    import http.server
+    import threading
+
+    import requests
+
+    bodies = {
+        "/v2/lib/huge/manifests/1": b"{" + b" " * (5 * 2**20) + b"}",
+        "/v2/lib/deep/manifests/1": b"[" * 100_000,
+        "/v2/lib/list/manifests/1": b"[]",
+    }
+
+    class Hostile(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):  # http.server's name
+            body = bodies.get(self.path, b"{}")
+            self.send_response(200)
+            self.send_header("Content-Type", "application/vnd.oci.image.manifest.v1+json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args):
+            pass
+
+    upstream = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Hostile)
+    threading.Thread(target=upstream.serve_forever, daemon=True).start()
+    try:
+        with serving(PYTHON_MODULE, tmp_path / "server.log", "--no-auth") as server:
+            server.client().create_pull_through_cache_rule(
+                ecrRepositoryPrefix="bad",
+                upstreamRegistryUrl=f"http://127.0.0.1:{upstream.server_address[1]}",
+            )
+            for name in ("huge", "deep", "list"):
+                answer = requests.get(f"{server.url}/v2/bad/lib/{name}/manifests/1", timeout=30)
+                assert answer.status_code == 404, (name, answer.text)
+            assert requests.get(f"{server.url}/_emulator/health", timeout=5).status_code == 200
+            assert "Traceback" not in server.log_text()
+    finally:
+        upstream.shutdown()

@@ -22,11 +22,14 @@ from ..events import ImageDeleted, ImagePulled, ImagePushed, TagMoved, TagRemove
 from ..manifests import ManifestError, ParsedManifest, parse_manifest
 from ..media_types import INDEX_TYPES
 from ..pagination import paginate_in_order
+from ..service_models import member_limit
 from ..state import Backend, Image, Repository
 from ..wildcard import matches
 from . import access, creation_templates, storage_classes
 from .blobs import free
 from .caller import Caller
+
+MAX_MANIFEST_BYTES = member_limit("PutImage", "imageManifest")  # what ECR stores, on both planes
 
 # ECR's tag rule, for both planes: its own regex (quoted in ECR's answers: "Invalid parameter
 # at 'imageTag' failed to satisfy constraint: 'must satisfy regular expression

@@ -36,6 +36,7 @@ log = logging.getLogger(__name__)
 
 MAX_RULES = 50  # "Pull through cache rules per registry" (service quotas)
 TIMEOUT = 30
+MAX_CHILDREN = 256  # the images of an upstream index fetched on one pull
 ACCEPT = ", ".join(
     [
         "application/vnd.oci.image.index.v1+json",
@@ -249,7 +250,7 @@ def sync(caller: Caller, registry_id: str | None, name: str, reference: str) -> 
             rule["upstreamRegistryUrl"], _secret(backend, rule.get("credentialArn"))
         )
         fetched = _fetch(backend, upstream, upstream_name, reference)
-    except (requests.RequestException, ServiceError, ValueError) as error:
+    except (requests.RequestException, ServiceError, ValueError, RecursionError) as error:
         log.info("pull through %s from %s failed: %s", name, rule["upstreamRegistryUrl"], error)
         return
     if fetched is None:
@@ -292,8 +293,10 @@ def _fetch(
     blobs: list[str] = []
     children: list[tuple[bytes, str]] = []
     document = json.loads(manifest)
+    if not isinstance(document, dict):
+        raise ValueError("the upstream's manifest is not a JSON object")
     if media_type in INDEX_TYPES:
-        for child in document.get("manifests") or ():
+        for child in (document.get("manifests") or ())[:MAX_CHILDREN]:
             child_manifest, child_type = _manifest(upstream, name, child["digest"])
             if child_manifest is None:
                 raise ValueError(f"the upstream index lists {child['digest']}, which it lacks")
@@ -305,10 +308,16 @@ def _fetch(
 
 
 def _manifest(upstream: Upstream, name: str, reference: str) -> tuple[bytes | None, str]:
-    answer = upstream.get(f"/v2/{name}/manifests/{reference}", headers={"Accept": ACCEPT})
-    if answer.status_code != 200:
-        return None, ""
-    body = answer.content
+    """An upstream manifest, read no further than the largest one ECR stores."""
+    answer = upstream.get(
+        f"/v2/{name}/manifests/{reference}", headers={"Accept": ACCEPT}, stream=True
+    )
+    with answer:
+        if answer.status_code != 200:
+            return None, ""
+        body = answer.raw.read(images.MAX_MANIFEST_BYTES + 1, decode_content=True)
+    if len(body) > images.MAX_MANIFEST_BYTES:
+        raise ValueError("the upstream's manifest is larger than ECR stores")
     if ":" in reference and digest_of(body) != reference:
         raise ValueError(f"the upstream's manifest does not hash to {reference}")
     return body, answer.headers.get("Content-Type", "").split(";")[0].strip()

@@ -12,13 +12,12 @@ from werkzeug.wrappers import Response
 
 from ..core import images, pull_through
 from ..digests import is_valid_digest
-from ..service_models import member_limit
 from .errors import RegistryError, digest_invalid, manifest_invalid, manifest_unknown
 
 if TYPE_CHECKING:
     from . import RegistryCall
 
-MAX_MANIFEST_BYTES = member_limit("PutImage", "imageManifest")  # the same limit as PutImage's
+MAX_MANIFEST_BYTES = images.MAX_MANIFEST_BYTES
 
 
 def _reference(call: RegistryCall) -> tuple[str, bool]:
