@@ -48,9 +48,11 @@ class BlobWriter(Protocol):
     size: int
     touched: float  # time.monotonic() of the last byte received
 
-    def write(self, stream: BinaryIO, length: int | None = None) -> int:
+    def write(self, stream: BinaryIO, length: int | None = None, *, hash_now: bool = True) -> int:
         """Append ``stream`` (up to ``length`` bytes, else to EOF); the new size.  A broken
-        stream raises ``BodyReadError`` and keeps the bytes received before the break."""
+        stream raises ``BodyReadError`` and keeps the bytes received before the break.
+        ``hash_now=False`` leaves hashing to ``verify``, which then reads the bytes back
+        (a pull-through's client is not kept waiting for sha256)."""
         ...
 
     def verify(self, digest: str) -> None:
@@ -135,9 +137,14 @@ class _HashingWriter:
     def _rehash(self, algorithm: str) -> str:
         raise NotImplementedError
 
+    def _skip_hashing(self, hash_now: bool) -> None:
+        """A write that does not hash leaves every later ``verify`` to read the bytes back."""
+        if not hash_now:
+            self.hasher = None
+
     def verify(self, digest: str) -> None:
         algorithm = _algorithm(digest)
-        if algorithm == "sha256":
+        if algorithm == "sha256" and self.hasher is not None:
             actual = "sha256:" + self.hasher.hexdigest()
         else:
             actual = f"{algorithm}:{self._rehash(algorithm)}"
@@ -178,9 +185,11 @@ class _MemoryWriter(_HashingWriter):
         self._blobs = blobs
         self._chunks: list[bytes] = []
 
-    def write(self, stream: BinaryIO, length: int | None = None) -> int:
+    def write(self, stream: BinaryIO, length: int | None = None, *, hash_now: bool = True) -> int:
+        self._skip_hashing(hash_now)
         for chunk in read_chunks(stream, length):
-            self.hasher.update(chunk)
+            if self.hasher is not None:
+                self.hasher.update(chunk)
             self._chunks.append(chunk)
             self.size += len(chunk)
             self.touched = time.monotonic()
@@ -296,7 +305,8 @@ class _FileWriter(_HashingWriter):
         if not resume:
             path.touch(exist_ok=False)
 
-    def write(self, stream: BinaryIO, length: int | None = None) -> int:
+    def write(self, stream: BinaryIO, length: int | None = None, *, hash_now: bool = True) -> int:
+        self._skip_hashing(hash_now)
         try:  # never created here: a file that a discard removed must not come back
             with open(self._path, "ab", opener=_existing) as target:
                 try:
@@ -333,7 +343,8 @@ class _FileWriter(_HashingWriter):
 
 
 def _append_file(writer: _FileWriter, stream: BinaryIO, length: int | None, target: Any) -> None:
-    """Copy ``stream`` (up to ``length`` bytes, else to EOF) onto ``target``, hashing it.
+    """Copy ``stream`` (up to ``length`` bytes, else to EOF) onto ``target``, hashing it
+    unless the writer was told not to.
 
     Bytes are read straight into a few reused buffers (no allocation or copy per
     chunk) and hashed on a helper thread: sha256 releases the GIL, so hashing
@@ -347,7 +358,8 @@ def _append_file(writer: _FileWriter, stream: BinaryIO, length: int | None, targ
     readinto = getattr(stream, "readinto", None)
     if readinto is None or (length is not None and length <= CHUNK_SIZE):
         for chunk in read_chunks(stream, length):
-            writer.hasher.update(chunk)
+            if writer.hasher is not None:
+                writer.hasher.update(chunk)
             target.write(chunk)
             writer.size += len(chunk)
             writer.touched = time.monotonic()
@@ -362,7 +374,8 @@ def _append_file(writer: _FileWriter, stream: BinaryIO, length: int | None, targ
         while (item := todo.get()) is not None:
             buffer, count = item
             try:
-                writer.hasher.update(buffer[:count])
+                if writer.hasher is not None:  # else ``verify`` reads the bytes back
+                    writer.hasher.update(buffer[:count])
             except BaseException as error:  # raised below, once the reader has stopped
                 errors.append(error)
             free.put(buffer)

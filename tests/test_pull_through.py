@@ -327,3 +327,319 @@ def test_a_hostile_upstream_earns_a_404_not_a_500(tmp_path):
             assert "Traceback" not in server.log_text()
     finally:
         upstream.shutdown()
+
+
+# --- blobs streamed from the upstream while they are cached -------------------------------------
+
+
+class _BlobUpstream:
+    """A registry of one image (``lib/app:1``) run here, whose blob answers a test steers:
+    ``gate`` holds the layer after its first half until set; ``bodies`` replaces what a
+    digest's GET sends (a lie); ``gets`` counts the layer GETs it answered."""
+
+    def __init__(self, layer: bytes, manifest: bytes | None = None) -> None:
+        import http.server
+        import threading
+
+        from registry_client import OCI_CONFIG, OCI_LAYER, OCI_MANIFEST, digest_of
+
+        self.layer = layer
+        self.layer_digest = digest_of(layer)
+        config = b'{"architecture":"amd64","os":"linux"}'
+        self.manifest = json.dumps(
+            {
+                "schemaVersion": 2,
+                "mediaType": OCI_MANIFEST,
+                "config": {
+                    "mediaType": OCI_CONFIG,
+                    "digest": digest_of(config),
+                    "size": len(config),
+                },
+                "layers": [
+                    {"mediaType": OCI_LAYER, "digest": self.layer_digest, "size": len(layer)}
+                ],
+            }
+        ).encode()
+        if manifest is not None:
+            self.manifest = manifest
+        self.blobs = {self.layer_digest: layer, digest_of(config): config}
+        self.bodies: dict[str, bytes] = {}
+        self.gate: threading.Event | None = None
+        self.gets = 0
+        upstream = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def do_HEAD(self):  # http.server's name
+                self._answer(body=False)
+
+            def do_GET(self):  # http.server's name
+                self._answer(body=True)
+
+            def _answer(self, body: bool) -> None:
+                if self.path == "/v2/lib/app/manifests/1":
+                    data, kind = upstream.manifest, OCI_MANIFEST
+                elif self.path.startswith("/v2/lib/app/blobs/"):
+                    digest = self.path.rsplit("/", 1)[1]
+                    data, kind = upstream.blobs.get(digest), "application/octet-stream"
+                    if body and digest == upstream.layer_digest:
+                        upstream.gets += 1
+                    data = upstream.bodies.get(digest, data)
+                else:
+                    data, kind = None, ""
+                if data is None:
+                    self.send_response(404)
+                    self.send_header("Content-Length", "0")
+                    self.end_headers()
+                    return
+                self.send_response(200)
+                self.send_header("Content-Type", kind)
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                if not body:
+                    return
+                half = len(data) // 2
+                self.wfile.write(data[:half])
+                self.wfile.flush()
+                if upstream.gate is not None and data is upstream.layer:
+                    upstream.gate.wait(30)
+                self.wfile.write(data[half:])
+
+            def log_message(self, *args):
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def stop(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def _cached_server(tmp_path):
+    return serving(
+        PYTHON_MODULE, tmp_path / "server.log", "--no-auth", "--data-dir", str(tmp_path / "data")
+    )
+
+
+def _pull_manifest(server, name: str = "hub/lib/app") -> None:
+    import requests
+
+    answer = requests.get(f"{server.url}/v2/{name}/manifests/1", timeout=30)
+    assert answer.status_code == 200, answer.text
+
+
+def test_a_layer_reaches_the_client_before_the_upstream_has_sent_all_of_it(tmp_path):
+    """The first GET of a layer streams: the client reads the first half while the upstream
+    still holds back the second.  Once all of it has arrived it is verified and kept: the
+    next pull is served with the upstream gone."""
+    import threading
+
+    import requests
+
+    layer = bytes(range(256)) * 16384  # 4 MiB
+    upstream = _BlobUpstream(layer)
+    upstream.gate = threading.Event()
+    try:
+        with _cached_server(tmp_path) as server:
+            server.client().create_pull_through_cache_rule(
+                ecrRepositoryPrefix="hub", upstreamRegistryUrl=upstream.url
+            )
+            _pull_manifest(server)
+            url = f"{server.url}/v2/hub/lib/app/blobs/{upstream.layer_digest}"
+            head = requests.head(url, timeout=30)  # asked of the upstream, nothing fetched
+            assert head.status_code == 200
+            assert head.headers["Content-Length"] == str(len(layer))
+            assert head.headers["Docker-Content-Digest"] == upstream.layer_digest
+            with requests.get(url, stream=True, timeout=30) as answer:
+                assert answer.status_code == 200
+                assert answer.headers["Content-Length"] == str(len(layer))
+                first = answer.raw.read(len(layer) // 2)
+                assert first == layer[: len(layer) // 2]
+                assert not upstream.gate.is_set()  # the rest is still at the upstream
+                upstream.gate.set()
+                rest = answer.raw.read()
+            assert first + rest == layer
+            upstream.stop()
+            again = requests.get(url, timeout=30)
+            assert again.status_code == 200 and again.content == layer
+            assert upstream.gets == 1
+            assert not list((tmp_path / "data" / "blobs" / "uploads").glob("ptc-*"))
+            assert "Traceback" not in server.log_text()
+    finally:
+        upstream.gate.set()
+        upstream.stop()
+
+
+def test_bytes_that_do_not_hash_to_the_digest_are_never_kept(tmp_path):
+    """An upstream that answers a layer's GET with other bytes: the client gets what came
+    (and its own digest check refuses it), the emulator keeps nothing, and the next pull
+    asks the upstream again, which now answers right."""
+    import requests
+
+    layer = b"the real layer" * 100_000
+    upstream = _BlobUpstream(layer)
+    upstream.bodies[upstream.layer_digest] = b"a forged layer" * 100_000
+    try:
+        with _cached_server(tmp_path) as server:
+            server.client().create_pull_through_cache_rule(
+                ecrRepositoryPrefix="hub", upstreamRegistryUrl=upstream.url
+            )
+            _pull_manifest(server)
+            url = f"{server.url}/v2/hub/lib/app/blobs/{upstream.layer_digest}"
+            forged = requests.get(url, timeout=30)
+            assert forged.content != layer
+            del upstream.bodies[upstream.layer_digest]
+            time.sleep(0.2)  # the forged copy is verified (and dropped) after it was sent
+            right = requests.get(url, timeout=30)
+            assert right.status_code == 200 and right.content == layer
+            assert upstream.gets == 2
+            upstream.stop()
+            assert requests.get(url, timeout=30).content == layer
+            assert "Traceback" not in server.log_text()
+    finally:
+        upstream.stop()
+
+
+def test_a_client_that_leaves_midway_leaves_nothing_behind(tmp_path):
+    """The download stops with its client: no upload file stays, nothing is kept, and the
+    next pull fetches the layer whole."""
+    import socket
+    import threading
+
+    import requests
+
+    layer = bytes(range(256)) * 65536  # 16 MiB
+    upstream = _BlobUpstream(layer)
+    upstream.gate = threading.Event()
+    try:
+        with _cached_server(tmp_path) as server:
+            server.client().create_pull_through_cache_rule(
+                ecrRepositoryPrefix="hub", upstreamRegistryUrl=upstream.url
+            )
+            _pull_manifest(server)
+            path = f"/v2/hub/lib/app/blobs/{upstream.layer_digest}"
+            host, port = server.host.split(":")
+            with socket.create_connection((host, int(port)), timeout=30) as client:
+                client.sendall(f"GET {path} HTTP/1.1\r\nHost: {server.host}\r\n\r\n".encode())
+                assert client.recv(65536)  # the answer has begun
+            upstream.gate.set()
+            uploads = tmp_path / "data" / "blobs" / "uploads"
+            deadline = time.monotonic() + 10
+            while list(uploads.glob("ptc-*")) and time.monotonic() < deadline:
+                time.sleep(0.05)
+            assert not list(uploads.glob("ptc-*"))
+            whole = requests.get(server.url + path, timeout=30)
+            assert whole.content == layer
+            assert upstream.gets == 2
+            assert "Traceback" not in server.log_text()
+    finally:
+        upstream.gate.set()
+        upstream.stop()
+
+
+def test_a_range_of_a_layer_not_cached_yet_is_served_once_it_is(tmp_path):
+    import requests
+
+    layer = bytes(range(256)) * 4096
+    upstream = _BlobUpstream(layer)
+    try:
+        with _cached_server(tmp_path) as server:
+            server.client().create_pull_through_cache_rule(
+                ecrRepositoryPrefix="hub", upstreamRegistryUrl=upstream.url
+            )
+            _pull_manifest(server)
+            url = f"{server.url}/v2/hub/lib/app/blobs/{upstream.layer_digest}"
+            part = requests.get(url, headers={"Range": "bytes=1000-1999"}, timeout=30)
+            assert part.status_code == 206 and part.content == layer[1000:2000]
+            upstream.stop()
+            assert requests.get(url, timeout=30).content == layer
+    finally:
+        upstream.stop()
+
+
+def test_an_upstream_manifest_cannot_reach_another_accounts_blob(tmp_path):
+    """Account B's upstream names, in a manifest, a blob only account A pushed and the
+    upstream does not have.  Naming it is not having it: B's pull of it is BLOB_UNKNOWN,
+    although those bytes sit in the emulator's store."""
+    import requests
+    from registry_client import RegistryClient
+
+    secret = b"account A's private layer"
+    upstream = _BlobUpstream(secret)
+    del upstream.blobs[upstream.layer_digest]  # the upstream only names it
+    try:
+        with serving(PYTHON_MODULE, tmp_path / "server.log") as server:
+            owner = server.client(account="111111111111")
+            owner.create_repository(repositoryName="private/app")
+            pushed = RegistryClient(owner, server.url).push_blob("private/app", secret)
+            assert pushed == upstream.layer_digest
+            other = server.client(account="222222222222")
+            other.create_pull_through_cache_rule(
+                ecrRepositoryPrefix="hub", upstreamRegistryUrl=upstream.url
+            )
+            registry = RegistryClient(other, server.url)
+            assert registry.get("/v2/hub/lib/app/manifests/1").status_code == 200
+            stolen = registry.get(f"/v2/hub/lib/app/blobs/{upstream.layer_digest}")
+            assert stolen.status_code == 404
+            assert stolen.json()["errors"][0]["code"] == "BLOB_UNKNOWN"
+            assert (
+                registry.head(f"/v2/hub/lib/app/blobs/{upstream.layer_digest}").status_code == 404
+            )
+            assert requests.get(f"{server.url}/_emulator/health", timeout=5).status_code == 200
+    finally:
+        upstream.stop()
+
+
+def test_a_scan_of_an_image_naming_another_accounts_layers_reads_none_of_them(tmp_path):
+    """The manifest B's upstream serves names the layers of A's vulnerable image, which the
+    upstream does not have: B's scan of it finds nothing, so the findings cannot tell B
+    what A's layers install."""
+    from registry_client import RegistryClient
+    from support import _tar_gz
+    from test_scanning import FEED, IMAGE_FILES, REPO, UPPER_LAYER
+
+    feed = tmp_path / "feed"
+    feed.mkdir()
+    for document in FEED:
+        (feed / f"{document['id']}.json").write_text(json.dumps(document))
+    with serving(PYTHON_MODULE, tmp_path / "server.log", "--vuln-db", str(feed)) as server:
+        owner = server.client(account="111111111111")
+        owner.create_repository(repositoryName=REPO)
+        layers = (_tar_gz(IMAGE_FILES)[0], _tar_gz(UPPER_LAYER)[0])
+        _, pushed = RegistryClient(owner, server.url).push_image(REPO, "v1", layers=layers)
+        digest = pushed.headers["Docker-Content-Digest"]
+        owner.start_image_scan(repositoryName=REPO, imageId={"imageDigest": digest})
+        owner.get_waiter("image_scan_complete").wait(
+            repositoryName=REPO, imageId={"imageDigest": digest}, WaiterConfig={"Delay": 1}
+        )
+        findings = owner.describe_image_scan_findings(
+            repositoryName=REPO, imageId={"imageDigest": digest}
+        )["imageScanFindings"]["findings"]
+        assert findings  # A's own scan sees its packages
+        (image,) = owner.batch_get_image(repositoryName=REPO, imageIds=[{"imageDigest": digest}])[
+            "images"
+        ]
+        upstream = _BlobUpstream(b"unused", manifest=image["imageManifest"].encode())
+        try:
+            other = server.client(account="222222222222")
+            other.create_pull_through_cache_rule(
+                ecrRepositoryPrefix="hub", upstreamRegistryUrl=upstream.url
+            )
+            registry = RegistryClient(other, server.url)
+            pulled = registry.get(
+                "/v2/hub/lib/app/manifests/1", headers={"Accept": image["imageManifestMediaType"]}
+            )
+            assert pulled.status_code == 200
+            other.start_image_scan(repositoryName="hub/lib/app", imageId={"imageTag": "1"})
+            other.get_waiter("image_scan_complete").wait(
+                repositoryName="hub/lib/app", imageId={"imageTag": "1"}, WaiterConfig={"Delay": 1}
+            )
+            seen = other.describe_image_scan_findings(
+                repositoryName="hub/lib/app", imageId={"imageTag": "1"}
+            )["imageScanFindings"]
+            assert seen.get("findings", []) == []
+        finally:
+            upstream.stop()

@@ -10,15 +10,18 @@ served.  Upstream authentication: anonymous, HTTP Basic, and the Bearer token fl
 (``WWW-Authenticate: Bearer realm=...`` -> the token endpoint), with credentials from a
 rule's ``credentialArn``, looked up in a local secrets file standing in for Secrets
 Manager (``serve --pull-through-secrets FILE``: ``{"<arn>": {"username": ..., "accessToken":
-...}}``, the keys AWS's secrets for pull-through caching hold).  Blobs stream from the
-upstream into the blob store (verified), never whole in memory.
+...}}``, the keys AWS's secrets for pull-through caching hold).  The manifest comes on
+the pull's manifest GET; each blob on its own first GET, streamed to that client while it
+is stored (``UpstreamBlob``), never whole in memory, and linked only once verified.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import queue
 import re
+import threading
 import uuid
 from typing import Any
 
@@ -28,8 +31,8 @@ from ..digests import digest_of
 from ..errors import ServiceError, invalid_parameter
 from ..media_types import INDEX_TYPES
 from ..pagination import paginate_list
-from ..state import Backend
-from . import access, creation_templates, images, prefixed, repositories
+from ..state import Backend, Registry
+from . import access, blobs, creation_templates, images, prefixed, repositories
 from .caller import Caller
 
 log = logging.getLogger(__name__)
@@ -189,17 +192,25 @@ class Upstream:
         self._token: str | None = None
 
     def get(self, path: str, **options: Any) -> requests.Response:
+        return self.request("GET", path, **options)
+
+    def head(self, path: str, **options: Any) -> requests.Response:
+        return self.request("HEAD", path, **options)
+
+    def request(self, method: str, path: str, **options: Any) -> requests.Response:
         headers = dict(options.pop("headers", {}))
         if self._token:
             headers["Authorization"] = f"Bearer {self._token}"
-        answer = self.session.get(self.base + path, headers=headers, timeout=TIMEOUT, **options)
+        url = self.base + path
+        answer = self.session.request(method, url, headers=headers, timeout=TIMEOUT, **options)
         if answer.status_code != 401:
             return answer
         challenge = answer.headers.get("WWW-Authenticate", "")
         scheme = challenge.split(" ", 1)[0].lower()
         if scheme == "basic" and self.credentials:
-            return self.session.get(
-                self.base + path, headers=headers, auth=self.credentials, timeout=TIMEOUT, **options
+            answer.close()
+            return self.session.request(
+                method, url, headers=headers, auth=self.credentials, timeout=TIMEOUT, **options
             )
         if scheme == "bearer":
             fields = dict(_CHALLENGE.findall(challenge))
@@ -212,85 +223,94 @@ class Upstream:
                     body = token.json()
                     self._token = body.get("token") or body.get("access_token")
                     headers["Authorization"] = f"Bearer {self._token}"
-                    return self.session.get(
-                        self.base + path, headers=headers, timeout=TIMEOUT, **options
+                    answer.close()
+                    return self.session.request(
+                        method, url, headers=headers, timeout=TIMEOUT, **options
                     )
         return answer
 
 
-def sync(caller: Caller, registry_id: str | None, name: str, reference: str) -> None:
-    """Before a registry GET of a manifest: fetch it from the upstream when a rule covers
-    the repository and the image is not here, or is named by a tag (which may have
-    moved).  Network work outside the lock; nothing changes if the upstream fails."""
-    account = registry_id or caller.account
-    backend = caller.backend
-    registry = backend.find_registry(account, caller.region)
-    if account != caller.account or registry is None or not registry.pull_through_rules:
-        return
+def _source(registry: Registry, name: str) -> tuple[dict[str, Any], str] | None:
+    """The rule covering repository ``name`` and the upstream repository it stands for."""
+    if not registry.pull_through_rules:
+        return None
     rule = prefixed.covering(registry.pull_through_rules, name)
     if rule is None:
-        return
-    repository = registry.repositories.get(name)
-    by_digest = ":" in reference
-    if by_digest and repository is not None and reference in repository.images:
-        return
+        return None
     remainder = (
         name
         if rule["ecrRepositoryPrefix"] == prefixed.ROOT
         else name[len(rule["ecrRepositoryPrefix"]) + 1 :]
     )
     prefix = rule.get("upstreamRepositoryPrefix")
-    upstream_name = (
-        f"{prefixed.normal(prefix)}/{remainder}"
-        if prefix and prefix != prefixed.ROOT
-        else remainder
-    )
+    if prefix and prefix != prefixed.ROOT:
+        return rule, f"{prefixed.normal(prefix)}/{remainder}"
+    return rule, remainder
+
+
+def _upstream(backend: Backend, rule: dict[str, Any]) -> Upstream:
+    return Upstream(rule["upstreamRegistryUrl"], _secret(backend, rule.get("credentialArn")))
+
+
+def sync(caller: Caller, registry_id: str | None, name: str, reference: str) -> None:
+    """Before a registry GET of a manifest: fetch it from the upstream when a rule covers
+    the repository and the image is not here, or is named by a tag (which may have
+    moved).  Only manifests come now; each blob comes on its own first GET
+    (``from_upstream``), streamed to that client while it is stored.  Network work
+    outside the lock; nothing changes if the upstream fails."""
+    account = registry_id or caller.account
+    backend = caller.backend
+    registry = backend.find_registry(account, caller.region)
+    if account != caller.account or registry is None:
+        return
+    source = _source(registry, name)
+    if source is None:
+        return
+    rule, upstream_name = source
+    repository = registry.repositories.get(name)
+    by_digest = ":" in reference
+    if by_digest and repository is not None and reference in repository.images:
+        return
     try:
-        upstream = Upstream(
-            rule["upstreamRegistryUrl"], _secret(backend, rule.get("credentialArn"))
-        )
-        fetched = _fetch(backend, upstream, upstream_name, reference)
+        fetched = _fetch(_upstream(backend, rule), upstream_name, reference)
     except (requests.RequestException, ServiceError, ValueError, RecursionError) as error:
         log.info("pull through %s from %s failed: %s", name, rule["upstreamRegistryUrl"], error)
         return
     if fetched is None:
         return
+    manifest, media_type, children = fetched
+    owner = Caller(backend, account, caller.region)
     with backend.transaction():
-        repository = registry.repositories.get(name)
-        if repository is None:
+        if registry.repositories.get(name) is None:
             template = creation_templates.template_for(registry, name, "PULL_THROUGH_CACHE")
-            owner = Caller(backend, account, caller.region)
             if template is not None:
-                repository = creation_templates.create_from_template(
-                    owner, registry, name, template
-                )
+                creation_templates.create_from_template(owner, registry, name, template)
             else:
-                repository = repositories.create(owner, account, name)
-        for digest in fetched["blobs"]:
-            repository.link_blob(digest)
-        owner = Caller(backend, account, caller.region)
-        for manifest, media_type in fetched["children"]:
-            images.put_image(owner, account, name, manifest, media_type=media_type, idempotent=True)
+                repositories.create(owner, account, name)
+        for child, child_type in children:
+            images.put_image(
+                owner, account, name, child, media_type=child_type, strict=False, idempotent=True
+            )
         images.put_image(
             owner,
             account,
             name,
-            fetched["manifest"],
-            media_type=fetched["media_type"],
+            manifest,
+            media_type=media_type,
             tags=[] if by_digest else [reference],
+            strict=False,
             idempotent=True,
         )
 
 
 def _fetch(
-    backend: Backend, upstream: Upstream, name: str, reference: str
-) -> dict[str, Any] | None:
-    """The manifest (and an index's children) with every blob stored locally; None when the
-    upstream has no such image."""
+    upstream: Upstream, name: str, reference: str
+) -> tuple[bytes, str, list[tuple[bytes, str]]] | None:
+    """The manifest and, for an index, its children; None when the upstream has no such
+    image."""
     manifest, media_type = _manifest(upstream, name, reference)
     if manifest is None:
         return None
-    blobs: list[str] = []
     children: list[tuple[bytes, str]] = []
     document = json.loads(manifest)
     if not isinstance(document, dict):
@@ -301,10 +321,7 @@ def _fetch(
             if child_manifest is None:
                 raise ValueError(f"the upstream index lists {child['digest']}, which it lacks")
             children.append((child_manifest, child_type))
-            blobs.extend(_blobs(backend, upstream, name, json.loads(child_manifest)))
-    else:
-        blobs.extend(_blobs(backend, upstream, name, document))
-    return {"manifest": manifest, "media_type": media_type, "children": children, "blobs": blobs}
+    return manifest, media_type, children
 
 
 def _manifest(upstream: Upstream, name: str, reference: str) -> tuple[bytes | None, str]:
@@ -323,31 +340,230 @@ def _manifest(upstream: Upstream, name: str, reference: str) -> tuple[bytes | No
     return body, answer.headers.get("Content-Type", "").split(";")[0].strip()
 
 
-def _blobs(backend: Backend, upstream: Upstream, name: str, document: dict[str, Any]) -> list[str]:
-    """The digests of a manifest's config and layers, each stored (streamed, verified)."""
-    wanted = [document.get("config") or {}, *(document.get("layers") or ())]
-    digests = []
-    for descriptor in wanted:
-        digest = descriptor.get("digest")
-        if not isinstance(digest, str):
-            continue
-        digests.append(digest)
-        if backend.blobs.exists(digest):
-            continue
-        answer = upstream.get(f"/v2/{name}/blobs/{digest}", stream=True)
-        if answer.status_code != 200:
-            raise ValueError(f"the upstream lacks blob {digest}")
-        writer = backend.blobs.new_writer(f"ptc-{uuid.uuid4()}")
+# --- blobs ------------------------------------------------------------------------------------
+
+
+def from_upstream(
+    caller: Caller, registry_id: str | None, name: str, digest: str, action: str, *, head: bool
+) -> UpstreamBlob | None:
+    """A blob that an image cached from an upstream names but this repository does not
+    hold yet, opened at the upstream; None when no rule covers the repository, no image
+    of it names ``digest``, or the upstream does not serve it.
+
+    Only the upstream's own bytes, hashed to ``digest``, ever link a blob here: a blob
+    that some other repository already stored is fetched again all the same, or a
+    manifest naming another account's digest would reach its bytes."""
+    backend = caller.backend
+    with backend.lock:
+        repository = access.repository(caller, registry_id, name, action)
+        if repository.holds_blob(digest) or digest not in repository.blob_refs:
+            return None
+        source = _source(repository.registry, name)
+        scope = repository.scope
+    if source is None:
+        return None
+    rule, upstream_name = source
+    path = f"/v2/{upstream_name}/blobs/{digest}"
+    try:
+        upstream = _upstream(backend, rule)
+        answer = (upstream.head if head else upstream.get)(path, stream=True)
+    except (requests.RequestException, ServiceError) as error:
+        log.info("pull through %s from %s failed: %s", digest, rule["upstreamRegistryUrl"], error)
+        return None
+    if answer.status_code != 200:
+        answer.close()
+        return None
+    length = answer.headers.get("Content-Length", "")
+    size = int(length) if length.isdigit() and len(length) < 20 else None
+    if head:
+        answer.close()
+        return UpstreamBlob(backend, scope, digest, None, size)
+    answer.raw.decode_content = False
+    return UpstreamBlob(backend, scope, digest, answer, size)
+
+
+class UpstreamBlob:
+    """A blob on its way from the upstream to one client and into the store (CNCF
+    distribution's proxy does the same).
+
+    The server reads it like a file (``readinto``): each read comes from the upstream
+    straight into the server's own send buffer, and a copy goes to a thread that
+    writes it into a blob writer.  The client is kept waiting neither for the disk
+    (at most ``_PENDING`` chunks wait for the writer, so a layer never sits in
+    memory) nor for sha256: once every byte has arrived, the writer hashes the bytes
+    it wrote, and only bytes that hash to ``digest`` are published and linked into
+    the repository.  A request for the blob meanwhile waits for that (``settle``).
+    A client that goes away before the end takes the download with it.
+    """
+
+    def __init__(
+        self,
+        backend: Backend,
+        scope: tuple[str, str, str],
+        digest: str,
+        answer: requests.Response | None,
+        size: int | None,
+    ) -> None:
+        self.backend = backend
+        self.scope = scope
+        self.digest = digest
+        self.size = size
+        self._answer = answer
+        self._received = 0
+        self._complete = False
+        self._pending: queue.Queue[tuple[memoryview, int] | None] = queue.Queue()
+        self._free: queue.Queue[memoryview] = queue.Queue()
+        self._writer_thread: threading.Thread | None = None
+        self.stored = threading.Event()
+        self.held = False
+        self._key = (id(backend), *scope, digest)
+
+    # --- read by the server, as a file -------------------------------------------------------
+
+    def readinto(self, buffer: memoryview) -> int:
+        """The upstream's next bytes, also queued for the store; 0 at the end."""
+        if self._answer is None or self._complete:
+            return 0
+        if self._writer_thread is None:
+            self._start_writer()
+        want = len(buffer)
+        if self.size is not None:
+            want = min(want, self.size - self._received)
+        # read1: what has come, up to ``want`` (one receive), so the client is never kept
+        # waiting for a whole buffer of a layer the upstream sends slowly
+        chunk = self._answer.raw.read1(want) if want else b""
+        count = len(chunk)
+        buffer[:count] = chunk
+        if not count:
+            self._complete = self.size is None or self._received == self.size
+            self.close()
+            return 0
+        self._received += count
+        copied = 0
+        while copied < count:  # into the writer's buffers, waiting while it is behind
+            piece = self._free.get(timeout=2 * TIMEOUT)
+            step = min(len(piece), count - copied)
+            piece[:step] = buffer[copied : copied + step]
+            self._pending.put((piece, step))
+            copied += step
+        if self.size is not None and self._received == self.size:
+            self._complete = True
+            self.close()
+        return count
+
+    def read(self, size: int = -1) -> bytes:
+        """For servers that iterate a file rather than ``readinto`` it."""
+        buffer = bytearray(size if 0 < size <= _PIECE else _PIECE)
+        count = self.readinto(memoryview(buffer))
+        return bytes(buffer[:count])
+
+    def close(self) -> None:
+        """The response is done: the writer finishes (complete) or discards (cut short)."""
+        if self._answer is not None:
+            self._answer.close()
+            self._answer = None
+            if self._writer_thread is not None:
+                self._pending.put(None)
+            else:
+                self.stored.set()
+
+    def store(self) -> bool:
+        """Fetch and store the whole blob with no client; whether it is held here now."""
+        buffer = memoryview(bytearray(_PIECE))
+        while self.readinto(buffer):
+            pass
+        self.close()
+        self.stored.wait()
+        return self.held
+
+    # --- the writer ----------------------------------------------------------------------------
+
+    def _start_writer(self) -> None:
+        for _ in range(_PENDING):
+            self._free.put(memoryview(bytearray(_PIECE)))
+        self._writer_thread = threading.Thread(
+            target=self._write, name="ecr-emulator-pull-through", daemon=True
+        )
+        with _LOCK:
+            _STORING[self._key] = self
+        self._writer_thread.start()
+
+    def _write(self) -> None:
+        writer = self.backend.blobs.new_writer(f"ptc-{uuid.uuid4()}")
         try:
-            with answer:
-                answer.raw.decode_content = False
-                writer.write(answer.raw)
-            writer.verify(digest)
-            writer.publish(digest)
-        except BaseException:
+            writer.write(_Pieces(self._pending, self._free), hash_now=False)  # type: ignore[arg-type]
+            if not self._complete:
+                raise ValueError("the download was cut short")
+            writer.verify(self.digest)
+            writer.publish(self.digest)
+        except Exception as error:
             writer.discard()
-            raise
-    return digests
+            log.info("pull through of %s did not store it: %s", self.digest, error)
+        else:
+            self.held = self._link()
+        finally:
+            with _LOCK:
+                if _STORING.get(self._key) is self:
+                    del _STORING[self._key]
+            self.stored.set()
+
+    def _link(self) -> bool:
+        """The stored blob joins the repository, if it is still there and still names it;
+        else its bytes go again unless another repository holds them."""
+        account, region, name = self.scope
+        with self.backend.transaction() as events:
+            registry = self.backend.find_registry(account, region)
+            repository = registry.repositories.get(name) if registry is not None else None
+            if repository is not None and self.digest in repository.blob_refs:
+                repository.link_blob(self.digest)
+                return True
+            if not self.backend.blob_holders.get(self.digest):
+                blobs.free(self.backend, [self.digest], events)
+            return False
+
+
+_PIECE = 1024 * 1024
+_PENDING = 16  # MiB of a download that may wait for the disk
+_LOCK = threading.Lock()
+_STORING: dict[tuple[int, str, str, str, str], UpstreamBlob] = {}  # by backend, repository, digest
+
+
+def settle(caller: Caller, registry_id: str | None, name: str, digest: str) -> bool:
+    """Wait for a download of ``digest`` into this repository whose bytes have all arrived
+    and are being verified; whether there was one (so the blob may be here now)."""
+    key = (id(caller.backend), registry_id or caller.account, caller.region, name, digest)
+    with _LOCK:
+        storing = _STORING.get(key)
+    if storing is None or not storing._complete:
+        return False
+    return storing.stored.wait(timeout=2 * TIMEOUT)
+
+
+class _Pieces:
+    """The writer's side of the hand-over: the queued pieces, read as a stream."""
+
+    def __init__(self, pending: queue.Queue[Any], free: queue.Queue[memoryview]) -> None:
+        self._pending = pending
+        self._free = free
+
+    def readinto(self, buffer: memoryview) -> int:
+        item = self._pending.get()
+        if item is None:
+            return 0
+        piece, count = item
+        buffer[:count] = piece[:count]
+        self._free.put(piece)
+        return count
+
+    def read(self, size: int = -1) -> bytes:
+        """The next piece (at most ``_PIECE`` bytes, as much as a blob writer asks for)."""
+        item = self._pending.get()
+        if item is None:
+            return b""
+        piece, count = item
+        data = bytes(piece[:count])
+        self._free.put(piece)
+        return data
 
 
 def _check_url(url: str) -> None:

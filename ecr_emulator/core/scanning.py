@@ -193,7 +193,9 @@ class Scanner:
     def run(self, job: ScanJob) -> None:
         """Scan ``job``'s layers (no lock held) and keep the result on the image."""
         try:
-            found = inventory.read_layers((digest, self._opener(digest)) for digest in job.layers)
+            found = inventory.read_layers(
+                (digest, self._opener(job, digest)) for digest in job.layers
+            )
             result = _findings(self.feed, found, job)
             status = "COMPLETE"
         except Exception:  # a scanner bug must not leave the scan IN_PROGRESS forever
@@ -227,8 +229,19 @@ class Scanner:
                 )
             )
 
-    def _opener(self, digest: str) -> Callable[[], BinaryIO | None]:
-        return lambda: self.backend.blobs.open(digest)
+    def _opener(self, job: ScanJob, digest: str) -> Callable[[], BinaryIO | None]:
+        """Opens a layer only if the image's repository holds it: a manifest that merely
+        names another account's blob (a pull-through upstream can) learns nothing of it."""
+
+        def open_held() -> BinaryIO | None:
+            with self.backend.lock:
+                registry = self.backend.find_registry(job.account, job.region)
+                repository = registry.repositories.get(job.repository) if registry else None
+                if repository is None or not repository.holds_blob(digest):
+                    return None
+                return self.backend.blobs.open(digest)
+
+        return open_held
 
     def _scan_pushed(self, batch: list[object]) -> None:
         """Scan on push: each new image of a repository configured for it."""

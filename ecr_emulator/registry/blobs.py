@@ -15,7 +15,7 @@ from werkzeug.wrappers import Request, Response
 from werkzeug.wsgi import wrap_file
 
 from ..blobstore import CHUNK_SIZE, BodyReadError, DigestMismatch
-from ..core import blobs, uploads
+from ..core import blobs, pull_through, uploads
 from ..digests import is_valid_digest
 from ..state import UploadSession
 from .errors import RegistryError, blob_unknown, digest_invalid, upload_unknown
@@ -69,10 +69,12 @@ def get_blob(call: RegistryCall) -> Response:
     head = call.request.method == "HEAD"
     action = "ecr:BatchCheckLayerAvailability" if head else "ecr:GetDownloadUrlForLayer"
     opened = blobs.open_blob(call.caller, call.registry_id, call.name, digest, action)
-    if opened is None:
-        raise blob_unknown(digest)
-    reader, size = opened
+    if opened is None and pull_through.settle(call.caller, call.registry_id, call.name, digest):
+        opened = blobs.open_blob(call.caller, call.registry_id, call.name, digest, action)
     headers = {"Docker-Content-Digest": digest, "Accept-Ranges": "bytes", "ETag": f'"{digest}"'}
+    if opened is None:
+        return _from_upstream(call, digest, action, headers)
+    reader, size = opened
     if head:
         reader.close()
         response = Response(b"", 200, headers, content_type="application/octet-stream")
@@ -88,6 +90,30 @@ def get_blob(call: RegistryCall) -> Response:
             {"Content-Range": f"bytes */{size}"},
         )
     return response
+
+
+def _from_upstream(
+    call: RegistryCall, digest: str, action: str, headers: dict[str, str]
+) -> Response:
+    """A blob a pull-through image names, not fetched yet: streamed from the upstream while
+    it is stored; a Range on it waits until it is stored, then is served from here."""
+    head = call.request.method == "HEAD"
+    upstream = pull_through.from_upstream(
+        call.caller, call.registry_id, call.name, digest, action, head=head
+    )
+    if upstream is None:
+        raise blob_unknown(digest)
+    if head or "Range" not in call.request.headers:
+        body = b"" if head else wrap_file(call.request.environ, upstream, CHUNK_SIZE)
+        response = Response(
+            body, 200, headers, content_type="application/octet-stream", direct_passthrough=True
+        )
+        if upstream.size is not None:
+            response.headers["Content-Length"] = str(upstream.size)
+        return response
+    if not upstream.store():
+        raise blob_unknown(digest)
+    return get_blob(call)
 
 
 def stream_blob(
