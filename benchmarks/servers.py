@@ -97,13 +97,17 @@ def start_emulator(
     return process, base
 
 
-def start_distribution(work: Path) -> tuple[subprocess.Popen, str]:
-    """CNCF distribution 2.8 with filesystem storage under ``work``."""
+def start_distribution(work: Path, proxy_for: str | None = None) -> tuple[subprocess.Popen, str]:
+    """CNCF distribution 2.8 with filesystem storage under ``work``; with ``proxy_for``, a
+    pull-through cache of that registry (distribution's ``proxy.remoteurl``)."""
     port = free_port()
     root = work / f"distribution-data-{port}"
     root.mkdir()
     config = work / f"distribution-{port}.yml"
-    config.write_text(DISTRIBUTION_CONFIG.format(root=root, host=HOST, port=port))
+    text = DISTRIBUTION_CONFIG.format(root=root, host=HOST, port=port)
+    if proxy_for:
+        text += f"proxy:\n  remoteurl: {proxy_for}\n"
+    config.write_text(text)
     process = subprocess.Popen(
         [DISTRIBUTION, "serve", str(config)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
     )
