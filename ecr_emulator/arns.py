@@ -6,6 +6,7 @@ check and the wire layers can all name ARNs without importing each other.
 
 from __future__ import annotations
 
+import hashlib
 import re
 from dataclasses import dataclass
 
@@ -13,6 +14,14 @@ _REPOSITORY_ARN = re.compile(
     r"arn:(?P<partition>aws|aws-cn|aws-us-gov):ecr:(?P<region>[a-z0-9-]+):"
     r"(?P<account>\d{12}):repository/(?P<name>.+)"
 )
+_PUBLIC_REPOSITORY_ARN = re.compile(
+    r"arn:aws:ecr-public::(?P<account>\d{12}):repository/(?P<name>.+)"
+)
+
+# The key of an account's ECR Public registry among its registries.  ECR Public has no
+# regions (its ARNs have none: ``arn:aws:ecr-public::<account>:repository/<name>``), so
+# its registry sits beside the private ones under a name no AWS region can have.
+PUBLIC_REGION = "public"
 
 
 def partition_for(region: str) -> str:
@@ -28,7 +37,19 @@ def dns_suffix_for(region: str) -> str:
 
 
 def repository_arn(account: str, region: str, name: str) -> str:
+    if region == PUBLIC_REGION:
+        return f"arn:aws:ecr-public::{account}:repository/{name}"
     return f"arn:{partition_for(region)}:ecr:{region}:{account}:repository/{name}"
+
+
+def default_public_alias(account: str) -> str:
+    """The alias an account's ECR Public registry has until it is changed: AWS assigns a
+    random one (``b1x4c2h7``); this one is derived from the account, so it is stable."""
+    return "e" + hashlib.sha256(f"ecr-public:{account}".encode()).hexdigest()[:7]
+
+
+def public_registry_arn(account: str) -> str:
+    return f"arn:aws:ecr-public::{account}:registry/{account}"
 
 
 def account_root_arn(account: str, region: str) -> str:
@@ -44,7 +65,10 @@ class RepositoryArn:
 
 
 def parse_repository_arn(arn: str) -> RepositoryArn | None:
-    """The parts of an ECR repository ARN, or None when ``arn`` is not one."""
+    """The parts of an ECR (or ECR Public) repository ARN, or None when ``arn`` is not one."""
+    public = _PUBLIC_REPOSITORY_ARN.fullmatch(arn)
+    if public is not None:
+        return RepositoryArn(public["account"], PUBLIC_REGION, public["name"])
     match = _REPOSITORY_ARN.fullmatch(arn)
     if match is None or match["partition"] != partition_for(match["region"]):
         return None

@@ -105,6 +105,12 @@ def _parser() -> argparse.ArgumentParser:
         help="POST every EventBridge-shaped event (also at GET /_emulator/events) to URL, "
         "with retries, never holding up a request",
     )
+    serve.add_argument(
+        "--public-alias",
+        metavar="ALIAS",
+        help="the alias of the default account's ECR Public registry (AWS assigns one; "
+        "default: derived from the account; also POST /_emulator/public/alias)",
+    )
     serve.add_argument("--log-level", default="INFO", help="logging level (default INFO)")
     serve.add_argument(
         "--threads", type=int, default=32, help="worker threads serving requests (default 32)"
@@ -215,6 +221,16 @@ def main(argv: list[str] | None = None) -> int:
             backend.secrets = json.loads(Path(args.pull_through_secrets).read_text())
         except (OSError, ValueError) as error:
             print(f"ecr-emulator serve: --pull-through-secrets: {error}", file=sys.stderr)
+            return 2
+    if args.public_alias:
+        from .core import public
+        from .errors import ServiceError
+        from .identity import DEFAULT_ACCOUNT_ID
+
+        try:
+            public.set_alias(backend, DEFAULT_ACCOUNT_ID, args.public_alias)
+        except ServiceError as error:
+            print(f"ecr-emulator serve: --public-alias: {error.message}", file=sys.stderr)
             return 2
     if args.iam_config:
         from .core import identities

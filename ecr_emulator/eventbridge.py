@@ -38,7 +38,7 @@ import weakref
 from typing import Any
 
 from . import events as core_events
-from .arns import repository_arn
+from .arns import PUBLIC_REGION, repository_arn
 from .state import Backend
 
 log = logging.getLogger(__name__)
@@ -83,7 +83,9 @@ class EventLog:
             with self._lock:
                 self._envelopes.clear()
             return
-        made = list(self._translate(batch))
+        # ECR Public sends no EventBridge events (the user guide's list is private ECR's)
+        private = [e for e in batch if getattr(e, "region", None) != PUBLIC_REGION]
+        made = list(self._translate(private))
         if not made:
             return
         with self._lock:

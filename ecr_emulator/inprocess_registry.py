@@ -2,7 +2,7 @@
 
 While any ``mock_ecr`` is active, one ``responses.RequestsMock`` patches
 ``requests``.  A call to a registry host (``https://<account>.dkr.ecr.<region>
-.amazonaws.com[.cn]/v2/...``), to a layer download URL (the S3-shaped host
+.amazonaws.com[.cn]/v2/...``, ``https://public.ecr.aws/v2/...``), to a layer download URL (the S3-shaped host
 that GetDownloadUrlForLayer returns in-process) or to a mock's
 ``registry_host`` becomes a WSGI environ (werkzeug's test utilities) for that
 mock's ``EmulatorApp`` — the same app the server runs — and the app's answer
@@ -32,6 +32,7 @@ METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
 _REGISTRY_URL = re.compile(
     r"^https://\d{12}\.dkr\.ecr\.[a-z0-9-]+\.amazonaws\.com(?:\.cn)?(?::443)?/v2(?:[/?]|$)"
 )
+_PUBLIC_REGISTRY_URL = re.compile(r"^https://public\.ecr\.aws(?::443)?/v2(?:[/?]|$)")
 _DOWNLOAD_URL = re.compile(
     r"^https://prod-(?P<region>[a-z0-9-]+)-starport-layer-bucket\.s3\.(?P=region)"
     r"\.amazonaws\.com(?:\.cn)?(?::443)?/_emulator/layers/"
@@ -39,8 +40,12 @@ _DOWNLOAD_URL = re.compile(
 
 
 def is_aws_registry_url(url: str) -> bool:
-    """A ``/v2/`` URL of an AWS-shaped registry host, or an in-process layer download URL."""
-    return _REGISTRY_URL.match(url) is not None or _DOWNLOAD_URL.match(url) is not None
+    """A ``/v2/`` URL of an AWS-shaped registry host (ECR Public's ``public.ecr.aws`` too),
+    or an in-process layer download URL."""
+    return any(
+        pattern.match(url) is not None
+        for pattern in (_REGISTRY_URL, _PUBLIC_REGISTRY_URL, _DOWNLOAD_URL)
+    )
 
 
 def host_pattern(host: str) -> re.Pattern[str]:

@@ -21,11 +21,12 @@ from werkzeug.wrappers import Request, Response
 
 from . import __version__, eventbridge, serving
 from .clock import AdjustableClock
-from .core import identities, lifecycle, signing
+from .core import identities, lifecycle, public, signing
 from .core.blobs import DOWNLOAD_PATH
 from .core.replication import replicator_for
 from .core.scanning import scanner_for
 from .errors import ServiceError
+from .identity import DEFAULT_ACCOUNT_ID
 from .protocol.dispatcher import ApiDispatcher, error_response, request_too_large
 from .registry import RegistryApp
 from .registry.downloads import serve_download
@@ -113,12 +114,37 @@ class EmulatorApp:
             return _json(200, lifecycle.run(self.backend))
         if request.path == "/_emulator/iam/principals" and request.method == "POST":
             return self._put_principal(request)
+        if request.path == "/_emulator/public/alias" and request.method == "POST":
+            return self._set_public_alias(request)
+        if request.path.startswith(public.LOGO_PATH) and request.method == "GET":
+            account, _, name = request.path[len(public.LOGO_PATH) :].partition("/")
+            found = public.logo(self.backend, account, name)
+            if found is None:
+                return _json(404, {"message": "no such logo"})
+            return Response(found[0], 200, content_type=found[1])
         if request.path == "/_emulator/events" and request.method == "GET":
             found = self.events.envelopes(
                 request.args.get("detail-type"), request.args.get("repository")
             )
             return _json(200, {"events": found})
         return _json(404, {"message": f"No admin route for {request.method} {request.path}"})
+
+    def _set_public_alias(self, request: Request) -> Response:
+        """``{"alias": ..., "account": ...}`` (account: the default one): the alias of that
+        account's ECR Public registry, which AWS assigns and this emulator lets you choose."""
+        try:
+            order = json.loads(_read_at_most(request, 4096) or b"{}")
+            if not isinstance(order, dict) or not isinstance(order.get("alias"), str):
+                raise ValueError('expected {"alias": "<alias>", "account": "<12 digits>"}')
+            account = str(order.get("account") or DEFAULT_ACCOUNT_ID)
+            if not (len(account) == 12 and account.isdigit()):
+                raise ValueError("account must be 12 digits")
+            alias = public.set_alias(self.backend, account, order["alias"])
+        except ServiceError as error:
+            return _json(400, {"message": error.message})
+        except ValueError as error:
+            return _json(400, {"message": str(error)})
+        return _json(200, {"account": account, "alias": alias})
 
     def _put_principal(self, request: Request) -> Response:
         """Identity mode: ``{"accessKeyId", "arn", "policies": [...]}`` adds or replaces a

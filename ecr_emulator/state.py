@@ -21,11 +21,19 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from .arns import dns_suffix_for, partition_for, repository_arn
+from .arns import (
+    PUBLIC_REGION,
+    default_public_alias,
+    dns_suffix_for,
+    partition_for,
+    repository_arn,
+)
 from .blobstore import BlobStore, BlobWriter, MemoryBlobStore
 from .clock import Clock, SystemClock
 from .events import EventBus, StateReset
 from .records import TRANSIENT, Record, key_of
+
+PUBLIC_HOST = "public.ecr.aws"
 
 
 class ArrivalOrder:
@@ -151,6 +159,7 @@ class Repository(Record):
     scan_on_push: bool = False
     encryption: dict[str, str] = field(default_factory=lambda: {"encryptionType": "AES256"})
     resource_tags: dict[str, str] = field(default_factory=dict)
+    catalog_data: dict[str, Any] | None = None  # an ECR Public repository's (``core.public``)
     policy_text: str | None = None
     policy_document: dict[str, Any] | None = None
     lifecycle_policy_text: str | None = None
@@ -375,6 +384,9 @@ class Registry(Record):
     pull_time_exclusions: dict[str, _dt.datetime] = field(default_factory=dict)
     # prefix -> template (``core.creation_templates``)
     creation_templates: dict[str, dict[str, Any]] = field(default_factory=dict)
+    # an ECR Public registry's own (``core.public``): its alias and its catalog data
+    alias: str | None = None
+    catalog_data: dict[str, Any] | None = None
 
     KIND = "registry"
 
@@ -382,7 +394,18 @@ class Registry(Record):
         return key_of(self.KIND, self.account_id, self.region)
 
     @property
+    def public(self) -> bool:
+        return self.region == PUBLIC_REGION
+
+    @property
+    def public_alias(self) -> str:
+        return self.alias or default_public_alias(self.account_id)
+
+    @property
     def host(self) -> str:
+        """Where its repositories are pushed; for ECR Public, the host and the alias."""
+        if self.public:
+            return f"{self.backend.public_host}/{self.public_alias}"
         return self.backend.registry_host_for(self.account_id, self.region)
 
     def add_repository(self, repository: Repository) -> None:
@@ -552,6 +575,14 @@ class Backend:
             self._after_commit = []
             for action in actions:
                 action()
+
+    @property
+    def public_host(self) -> str:
+        """Where ECR Public repositories are: ``public.ecr.aws``, or on a server the path
+        under its one host that stands for it (``registry.PUBLIC_PREFIX``)."""
+        if self.registry_host:
+            return f"{self.registry_host}/{PUBLIC_HOST}"
+        return PUBLIC_HOST
 
     def registry_host_for(self, account_id: str, region: str) -> str:
         """Where repositories of a registry are pushed: AWS-shaped unless the server says."""

@@ -53,6 +53,7 @@ def _sign(backend: Backend, payload: str) -> str:
 
 
 PASSWORD = "registry-password"
+ANONYMOUS = "anonymous-pull"  # the registry token flow's token for a client with no login
 DOWNLOAD = "layer-download"
 PAGE = "page"
 
@@ -116,6 +117,21 @@ def verify_password(backend: Backend, password: str) -> TokenGrant:
         )
     except (KeyError, TypeError, ValueError, OverflowError):
         raise InvalidToken("the authorization token is not valid") from None
+
+
+def issue_anonymous_token(backend: Backend) -> tuple[str, _dt.datetime]:
+    """What the registry's token endpoint gives a client that sent no login: it pulls
+    public repositories and nothing else."""
+    expires_at = backend.now() + TOKEN_LIFETIME
+    return sign_claims(backend, ANONYMOUS, {"expires": expires_at.timestamp()}), expires_at
+
+
+def is_anonymous_token(backend: Backend, token: str) -> bool:
+    try:
+        verify_claims(backend, token, ANONYMOUS)
+    except InvalidToken:
+        return False
+    return True
 
 
 def encode_authorization_token(password: str) -> str:

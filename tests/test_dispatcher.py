@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import socket
 
-import boto3
 import botocore.session
 import pytest
 import requests
@@ -25,6 +24,7 @@ ECR = "AmazonEC2ContainerRegistry_V20150921"
 ECR_PUBLIC = "SpencerFrontendService"
 JSON_11 = "application/x-amz-json-1.1"
 ECR_MODEL = botocore.session.get_session().get_service_model("ecr")
+PUBLIC_MODEL = botocore.session.get_session().get_service_model("ecr-public")
 
 
 @pytest.fixture
@@ -101,28 +101,6 @@ def test_missing_target_is_unknown_operation(post):
 )
 def test_unknown_operation(post, target):
     aws_error(post(target, "{}"), 400, "UnknownOperationException")
-
-
-def test_model_operation_not_built_yet_is_501_raw(post):
-    # every ecr operation is served (see the walk below); ecr-public's are not yet
-    message = aws_error(
-        post(f"{ECR_PUBLIC}.DescribeRegistries", "{}"), 501, "NotImplementedException"
-    )
-    assert "DescribeRegistries" in message
-
-
-def test_ecr_public_operation_not_built_yet_is_501_raw(post):
-    aws_error(post(f"{ECR_PUBLIC}.DescribeRepositories", "{}"), 501, "NotImplementedException")
-
-
-def test_model_operation_not_built_yet_is_client_error_via_boto3(ecr):
-    public = boto3.client("ecr-public", region_name="us-east-1", endpoint_url=ecr.meta.endpoint_url)
-    with pytest.raises(ClientError) as raised:
-        public.describe_registries()
-    response = raised.value.response
-    assert response["Error"]["Code"] == "NotImplementedException"
-    assert response["ResponseMetadata"]["HTTPStatusCode"] == 501
-    assert response["ResponseMetadata"]["RetryAttempts"] == 0
 
 
 @pytest.mark.parametrize(
@@ -307,16 +285,21 @@ def _placeholder(shape, depth: int = 0):
     )
 
 
-@pytest.mark.parametrize("operation", ECR_MODEL.operation_names)
-def test_no_500_for_any_model_operation(post, operation):
+@pytest.mark.parametrize(
+    ("prefix", "operation"),
+    [(ECR, name) for name in ECR_MODEL.operation_names]
+    + [(ECR_PUBLIC, name) for name in PUBLIC_MODEL.operation_names],
+)
+def test_no_500_for_any_model_operation(post, prefix, operation):
     """Empty, type-correct and type-wrong bodies: every answer is a JSON 2xx/4xx/501."""
-    post(f"{ECR}.CreateRepository", json.dumps({"repositoryName": "x"}))
-    input_shape = ECR_MODEL.operation_model(operation).input_shape
+    model = ECR_MODEL if prefix == ECR else PUBLIC_MODEL
+    post(f"{prefix}.CreateRepository", json.dumps({"repositoryName": "x"}))
+    input_shape = model.operation_model(operation).input_shape
     bodies = [{}, _placeholder(input_shape) if input_shape else {}]
     if input_shape:
         bodies.append({member: {"wrong": ["type"]} for member in input_shape.members})
     for body in bodies:
-        answer = post(f"{ECR}.{operation}", json.dumps(body))
+        answer = post(f"{prefix}.{operation}", json.dumps(body))
         assert answer.status_code in (200, 400, 501), (body, answer.text)
         assert answer.headers["Content-Type"] == JSON_11
         payload = answer.json()
@@ -412,3 +395,19 @@ def test_every_operation_of_the_ecr_model_is_served(post):
     not_served = {op: got for op, got in answers.items() if got[0] == 501}
     assert not_served == {}
     assert len(answers) == len(ECR_MODEL.operation_names) == 62
+
+
+def test_every_operation_of_the_ecr_public_model_is_served(post):
+    """Issue 10's walk: each operation of the installed ``ecr-public`` model, called with a
+    type-correct body, is answered (a 200 or ECR Public's own 4xx), never NotImplemented."""
+    post(f"{ECR_PUBLIC}.CreateRepository", json.dumps({"repositoryName": "walked"}))
+    answers = {}
+    for operation in PUBLIC_MODEL.operation_names:
+        input_shape = PUBLIC_MODEL.operation_model(operation).input_shape
+        body = _placeholder(input_shape) if input_shape else {}
+        answer = post(f"{ECR_PUBLIC}.{operation}", json.dumps(body))
+        answers[operation] = (answer.status_code, answer.json().get("__type"))
+    not_served = {op: got for op, got in answers.items() if got[0] == 501}
+    assert not_served == {}
+    assert len(answers) == len(PUBLIC_MODEL.operation_names) == 23
+    assert all(status in (200, 400) for status, _ in answers.values()), answers

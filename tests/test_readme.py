@@ -41,7 +41,9 @@ def test_every_python_block_runs_as_a_test_file(pytester: pytest.Pytester):
 def test_the_server_walkthrough_runs_as_written(tmp_path):
     """The standalone-server block, with the server on a free port instead of 5000."""
     require_docker()
-    (walkthrough,) = [block for block in blocks("bash") if "docker push" in block]
+    (walkthrough,) = [
+        block for block in blocks("bash") if "docker push 127.0.0.1:5000/demo" in block
+    ]
     port = free_port()
     script = walkthrough.replace("127.0.0.1:5000", f"127.0.0.1:{port}")
     env = dict(aws_env(), DOCKER_CONFIG=str(tmp_path / "docker-config"))
@@ -60,3 +62,28 @@ def test_the_server_walkthrough_runs_as_written(tmp_path):
     (image,) = described["imageDetails"]
     assert image["imageTags"] == ["v1"]
     subprocess.run(["docker", "rmi", f"127.0.0.1:{port}/demo/hello:v1"], capture_output=True)
+
+
+@pytest.mark.docker
+def test_the_ecr_public_walkthrough_runs_as_written(tmp_path):
+    """The ECR Public block: push with a login, pull with none."""
+    require_docker()
+    (walkthrough,) = [block for block in blocks("bash") if "ecr-public create-repository" in block]
+    port = free_port()
+    script = walkthrough.replace("127.0.0.1:5000", f"127.0.0.1:{port}")
+    env = dict(aws_env(), DOCKER_CONFIG=str(tmp_path / "docker-config"))
+    env["PATH"] = f"{Path(sys.executable).parent}:{env['PATH']}"  # the venv's aws
+    with serving(PYTHON_MODULE, tmp_path / "server.log", "--registry-host", port=port) as server:
+        result = subprocess.run(
+            ["bash", "-euo", "pipefail", "-c", script],
+            cwd=tmp_path,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+        assert result.returncode == 0, result.stdout + result.stderr
+        assert "GET /v2/token" in server.log_text()  # the pull went through the token flow
+    pulled = [line for line in result.stdout.splitlines() if "public.ecr.aws" in line]
+    assert pulled and pulled[-1].endswith("/tool:1.0")
+    subprocess.run(["docker", "rmi", pulled[-1]], capture_output=True)

@@ -92,12 +92,36 @@ def test_ping_answers_with_api_version(registry):
 
 
 @pytest.mark.parametrize("path", ["/v2/", f"/v2/{REPO}/tags/list"])
-def test_without_credentials_401_with_basic_challenge(ecr_server, path):
+def test_without_credentials_401_with_a_token_challenge(ecr_server, path):
+    """The server's one host serves ECR Public too, so its challenge is public.ecr.aws's:
+    a Bearer token from /v2/token.  With no login that token is anonymous, and it opens
+    no private repository; a login's password is accepted as Basic or as the token."""
     answer = requests.get(ecr_server.url + path, timeout=10)
     assert answer.status_code == 401
-    assert answer.headers["WWW-Authenticate"].startswith('Basic realm="')
+    challenge = answer.headers["WWW-Authenticate"]
+    assert challenge == f'Bearer realm="{ecr_server.url}/v2/token",service="ecr.amazonaws.com"'
     assert answer.headers["Docker-Distribution-API-Version"] == "registry/2.0"
     assert error_codes(answer) == ["UNAUTHORIZED"]
+    anonymous = requests.get(f"{ecr_server.url}/v2/token", timeout=10).json()["token"]
+    again = requests.get(
+        ecr_server.url + path, headers={"Authorization": f"Bearer {anonymous}"}, timeout=10
+    )
+    if path == "/v2/":  # the ping: the anonymous token is a login (to public repositories)
+        assert again.status_code == 200
+    else:
+        assert again.status_code == 403 and error_codes(again) == ["DENIED"]
+
+
+def test_a_login_gets_its_password_back_as_the_token(registry, ecr_server):
+    issued = requests.get(
+        f"{ecr_server.url}/v2/token", auth=("AWS", registry.password), timeout=10
+    ).json()
+    assert issued["token"] == issued["access_token"] == registry.password
+    assert 0 < issued["expires_in"] <= 12 * 3600
+    bearer = {"Authorization": f"Bearer {issued['token']}"}
+    assert requests.get(f"{ecr_server.url}/v2/", headers=bearer, timeout=10).status_code == 200
+    refused = requests.get(f"{ecr_server.url}/v2/token", auth=("AWS", "forged"), timeout=10)
+    assert refused.status_code == 401
 
 
 def test_wrong_user_garbage_and_tampered_password_are_401(registry, ecr_server):

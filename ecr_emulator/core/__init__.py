@@ -12,6 +12,7 @@ functions that take the ``Caller`` first:
 - ``policies``        — repository policies (``iam`` parses and decides them)
 - ``resource_tags``   — tags on repositories, addressed by ARN
 - ``authorization``   — registry passwords and who a registry request is
+- ``public``          — ECR Public: each account's public registry, alias, catalog data
 
 Every change is made holding ``Backend.lock`` for as short as it needs (never
 while a client's body is read), and every change that others may want to know

@@ -79,6 +79,18 @@ def authorize(caller: Caller, repository: Repository, action: str) -> None:
     _check(caller, registry, action, repository.arn, repository.policy_document)
 
 
+# What anyone may do to an ECR Public repository, without a login ("anyone can pull"):
+# the registry plane's pulls, and its tag list (public.ecr.aws answers it anonymously).
+PUBLIC_READS = frozenset(
+    {
+        "ecr:BatchGetImage",
+        "ecr:GetDownloadUrlForLayer",
+        "ecr:BatchCheckLayerAvailability",
+        "ecr:ListImages",
+    }
+)
+
+
 def _check(
     caller: Caller,
     registry: Registry | None,
@@ -88,7 +100,12 @@ def _check(
 ) -> None:
     """The whole decision for ``action`` on ``arn`` in ``registry`` (None: a registry never
     written to): the resource policies for another account, and, in identity mode, the
-    caller's identity policies (``identities``)."""
+    caller's identity policies (``identities``).  In a public registry the actions are
+    ECR Public's (``ecr-public:PutImage``), and its pulls are everyone's."""
+    if registry is not None and registry.public:
+        if action in PUBLIC_READS:
+            return
+        action = "ecr-public:" + action.partition(":")[2]
     own = registry is not None and registry.account_id == caller.account
     if (  # the common case, on every push and pull: the owner, and no policy to read
         own
@@ -137,6 +154,8 @@ def repository(caller: Caller, registry_id: str | None, name: str, action: str) 
     found = registry.repositories.get(name) if registry is not None else None
     if account != caller.account:
         if found is None:
+            if registry is not None and registry.public and action in PUBLIC_READS:
+                raise repository_not_found(name, account)  # anyone may see what is public
             arn = repository_arn(account, caller.region, name)
             raise access_denied(caller, action, arn, Decision.IMPLICIT_DENY)
         authorize(caller, found, action)

@@ -26,6 +26,11 @@ _AWS_REGISTRY_HOST = re.compile(
 )
 
 
+def is_private_registry_host(host: str | None) -> bool:
+    """``<account>.dkr.ecr.<region>.amazonaws.com``: a host that is one private registry's."""
+    return _AWS_REGISTRY_HOST.fullmatch(host or "") is not None
+
+
 @dataclass(frozen=True, slots=True)
 class AuthorizationData:
     token: str

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..arns import partition_for, repository_arn
+from ..arns import PUBLIC_REGION, partition_for, repository_arn
 from ..errors import ServiceError, invalid_parameter
 from ..events import RepositoryChanged, RepositoryCreated, RepositoryDeleted
 from ..pagination import paginate_in_order
-from ..state import Registry, Repository
+from ..state import PUBLIC_HOST, Registry, Repository
 from . import access
 from .blobs import free
 from .caller import Caller
@@ -77,6 +77,12 @@ def create(
 ) -> Repository:
     exclusions = checked_exclusion_filters(tag_mutability, exclusion_filters)
     tags = merged_tags({}, resource_tags or [])
+    if caller.region != PUBLIC_REGION and name.startswith(f"{PUBLIC_HOST}/"):
+        # on a server, ECR Public's repositories are under this prefix (``registry._public_path``)
+        raise invalid_parameter(
+            "repositoryName",
+            f"Repository names under '{PUBLIC_HOST}/' are ECR Public's on this emulator",
+        )
     backend = caller.backend
     with backend.transaction() as events:
         registry = access.own_registry(caller, registry_id, "ecr:CreateRepository", name)

@@ -19,11 +19,11 @@ from typing import Any
 from werkzeug.exceptions import HTTPException
 from werkzeug.wrappers import Request, Response
 
-from ..core import Caller
+from ..core import Caller, public
 from ..errors import ServiceError
-from ..state import Backend
+from ..state import PUBLIC_HOST, Backend
 from . import blobs, listing, manifests
-from .auth import authenticate
+from .auth import ANONYMOUS, TOKEN_PATH, authenticate, authenticate_public, token, unauthorized
 from .errors import API_VERSION_HEADER, RegistryError, from_service_error
 
 log = logging.getLogger(__name__)
@@ -33,13 +33,18 @@ NAME = r"(?P<name>[a-z0-9]+(?:(?:\.|_|__|-+)[a-z0-9]+)*(?:/[a-z0-9]+(?:(?:\.|_|_
 
 @dataclass(slots=True)
 class RegistryCall:
-    """One /v2/ request: who is calling, which registry and repository, the raw request."""
+    """One /v2/ request: who is calling, which registry and repository, the raw request;
+    ``path_name`` is the repository as the URL names it (what Location headers repeat)."""
 
     request: Request
     caller: Caller
     registry_id: str
     name: str
     params: dict[str, str]
+    path_name: str = ""
+
+    def __post_init__(self) -> None:
+        self.path_name = self.path_name or self.name
 
     @property
     def backend(self) -> Backend:
@@ -109,20 +114,67 @@ class RegistryApp:
         return response(environ, start_response)
 
     def dispatch(self, request: Request) -> Response:
-        who = authenticate(self.backend, request, self.require_auth)
         path = request.path
-        if path in ("/v2", "/v2/"):
+        if path == TOKEN_PATH:
+            return token(self.backend, request)
+        public_path = _public_path(request)
+        if public_path is not None:
+            return self._dispatch_public(request, public_path)
+        if path in ("/v2", "/v2/"):  # the ping: any login, also the anonymous token, will do
+            authenticate_public(self.backend, request, self.require_auth)
+            if request.headers.get("Authorization") is None and self.require_auth:
+                raise unauthorized(request)
             return Response("{}", 200, content_type="application/json")
-        for pattern, handlers in ROUTES:
-            match = pattern.match(path)
-            if match is None:
-                continue
-            handler = handlers.get(request.method)
-            if handler is None:
-                raise RegistryError(
-                    "UNSUPPORTED", f"{request.method} is not supported on {path}", 405
-                )
-            params = match.groupdict()
-            name = params.pop("name")
-            return handler(RegistryCall(request, who.caller, who.registry_id, name, params))
-        raise RegistryError("NAME_INVALID", f"no registry route for {path}", 404, {"path": path})
+        who = authenticate(self.backend, request, self.require_auth)
+        handler, name, params = _route(request, path)
+        return handler(RegistryCall(request, who.caller, who.registry_id, name, params))
+
+    def _dispatch_public(self, request: Request, path: str) -> Response:
+        """A request to a public repository, ``/v2/<alias>/<repository>/...`` once the
+        public prefix is taken off: anyone may pull, a push needs a login."""
+        caller = authenticate_public(self.backend, request, self.require_auth)
+        handler, name, params = _route(request, path)
+        alias, _, repository = name.partition("/")
+        if caller.account == ANONYMOUS and request.method not in ("GET", "HEAD"):
+            raise unauthorized(request)
+        with self.backend.lock:
+            registry = public.registry_for_alias(self.backend, alias) if repository else None
+            owner = registry.account_id if registry is not None else None
+        if owner is None:
+            raise RegistryError(
+                "NAME_UNKNOWN", "repository name not known to registry", 404, {"name": name}
+            )
+        url_name = name if request.host == PUBLIC_HOST else f"{PUBLIC_HOST}/{name}"
+        return handler(RegistryCall(request, caller, owner, repository, params, url_name))
+
+
+def _route(request: Request, path: str) -> tuple[Handler, str, dict[str, str]]:
+    """The handler, repository name and URL parameters of a ``/v2/`` path."""
+    for pattern, handlers in ROUTES:
+        match = pattern.match(path)
+        if match is None:
+            continue
+        handler = handlers.get(request.method)
+        if handler is None:
+            raise RegistryError("UNSUPPORTED", f"{request.method} is not supported on {path}", 405)
+        params = match.groupdict()
+        return handler, params.pop("name"), params
+    raise RegistryError("NAME_INVALID", f"no registry route for {path}", 404, {"path": path})
+
+
+def _public_path(request: Request) -> str | None:
+    """The ``/v2/<alias>/...`` path of a request to ECR Public, or None for a private one.
+
+    In-process, ECR Public has its own host, ``public.ecr.aws``.  A server has one host
+    for everything, and docker's name grammar is ECR's, so no form of name docker
+    accepts lies outside what a private repository may be called: public repositories
+    are under ``<host>/public.ecr.aws/<alias>/<repository>``, the real image reference
+    behind the server's host, and the private registry refuses names under that prefix
+    (``core.repositories``), so the two never meet."""
+    path = request.path
+    if request.host == PUBLIC_HOST:
+        return path if path.startswith("/v2/") and len(path) > 4 else None
+    prefix = f"/v2/{PUBLIC_HOST}/"
+    if path.startswith(prefix):
+        return "/v2/" + path[len(prefix) :]
+    return None

@@ -1,59 +1,150 @@
-"""ECR's registry login: HTTP Basic with user ``AWS`` and a GetAuthorizationToken password.
+"""Registry logins: HTTP Basic with user ``AWS`` and a GetAuthorizationToken password, or
+the registry token flow (a Bearer token from ``/v2/token``) that docker and skopeo use.
 
 The password names the account that asked for it, so every request with it
 acts as that account (``core.authorization`` says which registry it reaches).
+Both are accepted everywhere.  A 401 at an ECR-shaped host challenges for Basic, as
+ECR does; elsewhere for a Bearer token from ``/v2/token`` (``_challenge``), where a
+client with no login gets an anonymous token, which pulls public repositories and
+nothing else: ``docker pull`` of a public image needs no ``docker login``, while every
+private request still needs a password (``docker login`` gets its token with it).
 """
 
 from __future__ import annotations
 
 import base64
+import dataclasses
+import json
 
-from werkzeug.wrappers import Request
+from werkzeug.wrappers import Request, Response
 
-from ..core.authorization import RegistryRequest, anonymous_request, registry_request
+from ..arns import PUBLIC_REGION
+from ..core import Caller
+from ..core.authorization import (
+    RegistryRequest,
+    anonymous_request,
+    is_private_registry_host,
+    registry_request,
+)
 from ..identity import DEFAULT_ACCOUNT_ID, DEFAULT_REGION
 from ..state import Backend
-from ..tokens import USERNAME, InvalidToken
+from ..tokens import (
+    USERNAME,
+    InvalidToken,
+    is_anonymous_token,
+    issue_anonymous_token,
+    verify_password,
+)
 from .errors import RegistryError
 
-
-def _challenge(request: Request) -> dict[str, str]:
-    realm = f"{request.scheme}://{request.host}/"
-    return {"WWW-Authenticate": f'Basic realm="{realm}",service="ecr.amazonaws.com"'}
+TOKEN_PATH = "/v2/token"
+ANONYMOUS = "anonymous"  # the account of a caller with no login: no account is named so
 
 
-def authenticate(backend: Backend, request: Request, required: bool) -> RegistryRequest:
-    """Who a request acts as and which registry it reaches, or a 401/403 ``RegistryError``."""
-    if not required:
-        return anonymous_request(backend, DEFAULT_ACCOUNT_ID, DEFAULT_REGION, request.host)
+def _challenge(request: Request) -> list[tuple[str, str]]:
+    """ECR's Basic challenge at an ECR-shaped host; elsewhere (``public.ecr.aws``, or a
+    server's one host, where public repositories live too) the token flow's Bearer
+    challenge, as public.ecr.aws gives.  Only one: docker applies every challenge it
+    knows, and a Basic one with no login fails a pull that needs none."""
+    realm = f"{request.scheme}://{request.host}"
+    if is_private_registry_host(request.host):
+        return [("WWW-Authenticate", f'Basic realm="{realm}/",service="ecr.amazonaws.com"')]
+    return [("WWW-Authenticate", f'Bearer realm="{realm}{TOKEN_PATH}",service="ecr.amazonaws.com"')]
+
+
+def unauthorized(request: Request, message: str = "authentication required") -> RegistryError:
+    return RegistryError("UNAUTHORIZED", message, 401, None, _challenge(request))
+
+
+def _credentials(request: Request) -> tuple[str, str] | None:
+    """(scheme, secret) of the request's login: a Basic password or a Bearer token; None
+    without one; a 401 for a Basic login that is not ``AWS`` and a password."""
     header = request.headers.get("Authorization", "")
     scheme, _, credentials = header.partition(" ")
-    if scheme.lower() != "basic" or not credentials:
-        raise RegistryError(
-            "UNAUTHORIZED", "authentication required", 401, None, _challenge(request)
-        )
+    scheme = scheme.lower()
+    if scheme == "bearer" and credentials.strip():
+        return "bearer", credentials.strip()
+    if scheme != "basic" or not credentials:
+        return None
     try:
         decoded = base64.b64decode(credentials.strip(), validate=True).decode()
         username, _, password = decoded.partition(":")
     except ValueError:  # binascii.Error, UnicodeDecodeError, non-ASCII input
-        username, password = "", ""
+        username, password = "?", ""
+    if not username and not password:  # skopeo's "Basic Og==" when it has no login
+        return None
     if username != USERNAME or not password:
-        raise RegistryError(
-            "UNAUTHORIZED",
+        raise unauthorized(
+            request,
             "authentication required: log in with user AWS and a GetAuthorizationToken password",
-            401,
-            None,
-            _challenge(request),
+        )
+    return "basic", password
+
+
+def _refused(request: Request, error: InvalidToken) -> RegistryError:
+    if "expired" in str(error):
+        return RegistryError(
+            "DENIED", "Your authorization token has expired. Reauthenticate and try again.", 403
+        )
+    return unauthorized(request, "Your authorization token is invalid.")
+
+
+def authenticate(backend: Backend, request: Request, required: bool) -> RegistryRequest:
+    """Who a request to a private registry acts as and which registry it reaches, or a
+    401/403 ``RegistryError``."""
+    if not required:
+        return anonymous_request(backend, DEFAULT_ACCOUNT_ID, DEFAULT_REGION, request.host)
+    login = _credentials(request)
+    if login is None:
+        raise unauthorized(request)
+    if is_anonymous_token(backend, login[1]):
+        # a token with no login behind it: refused for good (a 401 would have docker retry)
+        raise RegistryError(
+            "DENIED",
+            "anonymous access reaches public repositories only: log in with a "
+            "GetAuthorizationToken password to reach a private one",
+            403,
         )
     try:
-        return registry_request(backend, password, request.host, request.remote_addr)
+        return registry_request(backend, login[1], request.host, request.remote_addr)
     except InvalidToken as error:
-        if "expired" in str(error):
-            raise RegistryError(
-                "DENIED",
-                "Your authorization token has expired. Reauthenticate and try again.",
-                403,
-            ) from None
-        raise RegistryError(
-            "UNAUTHORIZED", "Your authorization token is invalid.", 401, None, _challenge(request)
-        ) from None
+        raise _refused(request, error) from None
+
+
+def authenticate_public(backend: Backend, request: Request, required: bool) -> Caller:
+    """The caller of a request to a public registry: the account of its login (a password
+    from either service's GetAuthorizationToken), or with none, no one (it may pull)."""
+    if not required:
+        return Caller(backend, DEFAULT_ACCOUNT_ID, PUBLIC_REGION, "ecr-public", request.host)
+    login = _credentials(request)
+    if login is None or is_anonymous_token(backend, login[1]):
+        return Caller(
+            backend, ANONYMOUS, PUBLIC_REGION, "ecr-public", request.host, request.remote_addr
+        )
+    try:
+        who = registry_request(backend, login[1], request.host, request.remote_addr).caller
+    except InvalidToken as error:
+        raise _refused(request, error) from None
+    return dataclasses.replace(who, region=PUBLIC_REGION, service="ecr-public")
+
+
+def token(backend: Backend, request: Request) -> Response:
+    """``GET /v2/token`` of the registry token flow: a login's own password back as the
+    token (Bearer is then the same as Basic), or, with no login, an anonymous token."""
+    login = _credentials(request)
+    if login is None:
+        value, expires_at = issue_anonymous_token(backend)
+    else:
+        try:
+            expires_at = verify_password(backend, login[1]).expires_at
+        except InvalidToken as error:
+            raise _refused(request, error) from None
+        value = login[1]
+    now = backend.now()
+    body = {
+        "token": value,
+        "access_token": value,
+        "expires_in": int((expires_at - now).total_seconds()),
+        "issued_at": now.isoformat().replace("+00:00", "Z"),
+    }
+    return Response(json.dumps(body), 200, content_type="application/json")

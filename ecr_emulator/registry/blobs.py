@@ -50,7 +50,7 @@ def _created(name: str, digest: str) -> Response:
 
 def _upload_progress(call: RegistryCall, upload: UploadSession, size: int, status: int) -> Response:
     response = Response(b"", status)
-    response.headers["Location"] = _upload_location(call.name, upload.upload_id)
+    response.headers["Location"] = _upload_location(call.path_name, upload.upload_id)
     response.headers["Range"] = f"0-{max(size - 1, 0)}"
     response.headers["Docker-Upload-UUID"] = upload.upload_id
     response.headers["OCI-Chunk-Min-Length"] = "0"
@@ -154,7 +154,7 @@ def start_upload(call: RegistryCall) -> Response:
         and is_valid_digest(mount)
         and blobs.mount(call.caller, call.registry_id, call.name, mount, args.get("from"))
     ):
-        return _created(call.name, mount)
+        return _created(call.path_name, mount)
     if digest is not None:
         _checked_digest(digest)  # before there is a session to clean up
     upload = uploads.start(call.caller, call.registry_id, call.name)
@@ -187,7 +187,7 @@ def _range_not_satisfiable(
         {"range": content_range},
         {
             "Range": f"0-{max(size - 1, 0)}",
-            "Location": _upload_location(call.name, upload.upload_id),
+            "Location": _upload_location(call.path_name, upload.upload_id),
         },
     )
 
@@ -239,7 +239,7 @@ def _complete(call: RegistryCall, upload: UploadSession, digest: str | None) -> 
         raise digest_invalid(str(error), digest) from None
     except uploads.UnknownUpload:
         raise upload_unknown(upload.upload_id) from None
-    return _created(call.name, checked)
+    return _created(call.path_name, checked)
 
 
 def upload_status(call: RegistryCall) -> Response:

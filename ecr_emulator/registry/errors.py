@@ -21,7 +21,7 @@ class RegistryError(Exception):
         message: str,
         status: int,
         detail: Any = None,
-        headers: dict[str, str] | None = None,
+        headers: dict[str, str] | list[tuple[str, str]] | None = None,
     ) -> None:
         super().__init__(message)
         self.code = code
@@ -38,8 +38,9 @@ class RegistryError(Exception):
             json.dumps({"errors": [error]}), self.status, content_type="application/json"
         )
         response.headers[API_VERSION_HEADER[0]] = API_VERSION_HEADER[1]
-        for name, value in self.headers.items():
-            response.headers[name] = value
+        pairs = self.headers.items() if isinstance(self.headers, dict) else self.headers
+        for name, value in pairs:  # a list may name a header twice (two challenges)
+            response.headers.add(name, value)
         return response
 
 

@@ -52,8 +52,8 @@ def list_tags(call: RegistryCall) -> Response:
         tags = tags[:limit]
         if tags:
             query = urlencode({"n": limit, "last": tags[-1]})
-            response_headers["Link"] = f'</v2/{call.name}/tags/list?{query}>; rel="next"'
-    body = json.dumps({"name": call.name, "tags": tags})
+            response_headers["Link"] = f'</v2/{call.path_name}/tags/list?{query}>; rel="next"'
+    body = json.dumps({"name": call.path_name, "tags": tags})
     return Response(body, 200, response_headers, content_type="application/json")
 
 

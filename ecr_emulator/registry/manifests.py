@@ -101,7 +101,7 @@ def put_manifest(call: RegistryCall) -> Response:
         infer_media_type=not content_type,
     )
     response = Response(b"", 201)
-    response.headers["Location"] = f"/v2/{call.name}/manifests/{image.digest}"
+    response.headers["Location"] = f"/v2/{call.path_name}/manifests/{image.digest}"
     response.headers["Docker-Content-Digest"] = image.digest
     if by_digest and tags:
         response.headers["OCI-Tag"] = ", ".join(tags)
