@@ -382,32 +382,21 @@ def test_odd_but_well_formed_digests_with_a_filesystem_store(tmp_path):
         server.stop()
 
 
-def test_every_operation_of_the_ecr_model_is_served(post):
-    """Issue 9's walk: each of the installed model's operations, called with a type-correct
-    body, is answered by the emulator (a 200 or ECR's own 4xx), never NotImplemented."""
-    post(f"{ECR}.CreateRepository", json.dumps({"repositoryName": "walked"}))
+@pytest.mark.parametrize(
+    ("prefix", "model", "count"), [(ECR, ECR_MODEL, 62), (ECR_PUBLIC, PUBLIC_MODEL, 23)]
+)
+def test_every_operation_of_each_model_is_served(post, prefix, model, count):
+    """The walks of issue 9 (ecr) and issue 10 (ecr-public): each operation of the installed
+    model, called with a type-correct body, is answered by the emulator (a 200 or the
+    service's own 4xx), never NotImplemented."""
+    post(f"{prefix}.CreateRepository", json.dumps({"repositoryName": "walked"}))
     answers = {}
-    for operation in ECR_MODEL.operation_names:
-        input_shape = ECR_MODEL.operation_model(operation).input_shape
+    for operation in model.operation_names:
+        input_shape = model.operation_model(operation).input_shape
         body = _placeholder(input_shape) if input_shape else {}
-        answer = post(f"{ECR}.{operation}", json.dumps(body))
+        answer = post(f"{prefix}.{operation}", json.dumps(body))
         answers[operation] = (answer.status_code, answer.json().get("__type"))
     not_served = {op: got for op, got in answers.items() if got[0] == 501}
     assert not_served == {}
-    assert len(answers) == len(ECR_MODEL.operation_names) == 62
-
-
-def test_every_operation_of_the_ecr_public_model_is_served(post):
-    """Issue 10's walk: each operation of the installed ``ecr-public`` model, called with a
-    type-correct body, is answered (a 200 or ECR Public's own 4xx), never NotImplemented."""
-    post(f"{ECR_PUBLIC}.CreateRepository", json.dumps({"repositoryName": "walked"}))
-    answers = {}
-    for operation in PUBLIC_MODEL.operation_names:
-        input_shape = PUBLIC_MODEL.operation_model(operation).input_shape
-        body = _placeholder(input_shape) if input_shape else {}
-        answer = post(f"{ECR_PUBLIC}.{operation}", json.dumps(body))
-        answers[operation] = (answer.status_code, answer.json().get("__type"))
-    not_served = {op: got for op, got in answers.items() if got[0] == 501}
-    assert not_served == {}
-    assert len(answers) == len(PUBLIC_MODEL.operation_names) == 23
+    assert len(answers) == len(model.operation_names) == count
     assert all(status in (200, 400) for status, _ in answers.values()), answers

@@ -6,12 +6,13 @@ from __future__ import annotations
 import base64
 import json
 import subprocess
+import time
 
 import boto3
 import pytest
 import requests
 from botocore.exceptions import ClientError
-from registry_client import OCI_CONFIG, OCI_LAYER, OCI_MANIFEST, digest_of
+from registry_client import OCI_CONFIG, OCI_LAYER, OCI_MANIFEST, RegistryClient, digest_of
 from support import (
     BUSYBOX,
     PYTHON_MODULE,
@@ -32,6 +33,16 @@ PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 32
 def public_client(url: str | None = None, region: str = "us-east-1", account: str | None = None):
     options = {"aws_access_key_id": account or "test", "aws_secret_access_key": "test"}
     return boto3.client("ecr-public", region_name=region, endpoint_url=url, **options)
+
+
+def private_client(url: str):
+    return boto3.client(
+        "ecr",
+        region_name="us-east-1",
+        endpoint_url=url,
+        aws_access_key_id="test",
+        aws_secret_access_key="test",
+    )
 
 
 def error_of(raised: pytest.ExceptionInfo[ClientError]) -> tuple[str, int, str]:
@@ -154,13 +165,7 @@ def test_only_us_east_1_answers(ecr_server):
 
 def test_public_and_private_repositories_never_meet(ecr_server):
     public = public_client(ecr_server.url)
-    private = boto3.client(
-        "ecr",
-        region_name="us-east-1",
-        endpoint_url=ecr_server.url,
-        aws_access_key_id="test",
-        aws_secret_access_key="test",
-    )
+    private = private_client(ecr_server.url)
     public.create_repository(repositoryName="same/name")
     private.create_repository(repositoryName="same/name")
     assert [r["repositoryName"] for r in public.describe_repositories()["repositories"]] == [
@@ -422,3 +427,70 @@ def test_docker_push_with_a_login_then_anonymous_pull_and_skopeo(tmp_path):
             assert "Traceback" not in server.log_text()
         finally:
             docker.remove_test_images()
+
+
+def test_each_password_opens_its_own_service(ecr_server):
+    """An ECR Public password pushes to public repositories and opens no private one; a
+    private password pulls public images (docker keeps one login per host) but pushes
+    none."""
+    public = public_client(ecr_server.url)
+    private = private_client(ecr_server.url)
+    data = public.get_authorization_token()["authorizationData"]
+    lifetime = data["expiresAt"].timestamp() - time.time()
+    assert 11.9 * 3600 < lifetime <= 12 * 3600  # the public token shape: 12 hours, no endpoint
+    assert set(data) == {"authorizationToken", "expiresAt"}
+    public_password = base64.b64decode(data["authorizationToken"]).decode().partition(":")[2]
+    public.create_repository(repositoryName="both")
+    private.create_repository(repositoryName="both")
+    alias = public.describe_registries()["registries"][0]["aliases"][0]["name"]
+    public_base = f"{ecr_server.url}/v2/public.ecr.aws/{alias}/both"
+    _, layer, _ = small_image()
+
+    private_path = requests.get(
+        f"{ecr_server.url}/v2/both/tags/list", auth=("AWS", public_password), timeout=10
+    )
+    assert private_path.status_code == 403
+    assert private_path.json()["errors"][0]["code"] == "DENIED"
+
+    private_registry = RegistryClient(private, ecr_server.url)
+    pushed = requests.post(
+        f"{public_base}/blobs/uploads/?digest={digest_of(layer)}",
+        data=layer,
+        auth=("AWS", private_registry.password),
+        timeout=10,
+    )
+    assert pushed.status_code == 403 and "ECR Public password" in pushed.text
+    pushed = requests.post(
+        f"{public_base}/blobs/uploads/?digest={digest_of(layer)}",
+        data=layer,
+        auth=("AWS", public_password),
+        timeout=10,
+    )
+    assert pushed.status_code == 201
+    pulled = requests.get(
+        f"{public_base}/blobs/{digest_of(layer)}",
+        auth=("AWS", private_registry.password),
+        timeout=10,
+    )
+    assert pulled.status_code == 200 and pulled.content == layer
+
+
+def test_describe_repositories_pages_and_delete_needs_force(ecr_server):
+    public = public_client(ecr_server.url)
+    for number in range(5):
+        public.create_repository(repositoryName=f"paged/r{number}")
+    first = public.describe_repositories(maxResults=2)
+    names = [r["repositoryName"] for r in first["repositories"]]
+    token = first["nextToken"]
+    while token:
+        page = public.describe_repositories(maxResults=2, nextToken=token)
+        names += [r["repositoryName"] for r in page["repositories"]]
+        token = page.get("nextToken")
+    assert sorted(names) == [f"paged/r{number}" for number in range(5)]
+    config, layer, manifest = small_image()
+    push_layers_through_the_api(public, "paged/r0", config, layer)
+    public.put_image(repositoryName="paged/r0", imageManifest=manifest, imageTag="v1")
+    with pytest.raises(ClientError) as raised:
+        public.delete_repository(repositoryName="paged/r0")
+    assert error_of(raised)[0] == "RepositoryNotEmptyException"
+    public.delete_repository(repositoryName="paged/r0", force=True)

@@ -37,38 +37,11 @@ def test_every_python_block_runs_as_a_test_file(pytester: pytest.Pytester):
     result.assert_outcomes(passed=len(python_blocks))
 
 
-@pytest.mark.docker
-def test_the_server_walkthrough_runs_as_written(tmp_path):
-    """The standalone-server block, with the server on a free port instead of 5000."""
+def run_walkthrough(tmp_path: Path, marker: str) -> tuple[subprocess.CompletedProcess, str, int]:
+    """The bash block containing ``marker``, run against a server on a free port instead of
+    5000: the result, the server's log and the port."""
     require_docker()
-    (walkthrough,) = [
-        block for block in blocks("bash") if "docker push 127.0.0.1:5000/demo" in block
-    ]
-    port = free_port()
-    script = walkthrough.replace("127.0.0.1:5000", f"127.0.0.1:{port}")
-    env = dict(aws_env(), DOCKER_CONFIG=str(tmp_path / "docker-config"))
-    env["PATH"] = f"{Path(sys.executable).parent}:{env['PATH']}"  # the venv's aws
-    with serving(PYTHON_MODULE, tmp_path / "server.log", "--registry-host", port=port):
-        result = subprocess.run(
-            ["bash", "-euo", "pipefail", "-c", script],
-            cwd=tmp_path,
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=300,
-        )
-    assert result.returncode == 0, result.stdout + result.stderr
-    described = json.loads(result.stdout[result.stdout.rindex('{\n    "imageDetails"') :])
-    (image,) = described["imageDetails"]
-    assert image["imageTags"] == ["v1"]
-    subprocess.run(["docker", "rmi", f"127.0.0.1:{port}/demo/hello:v1"], capture_output=True)
-
-
-@pytest.mark.docker
-def test_the_ecr_public_walkthrough_runs_as_written(tmp_path):
-    """The ECR Public block: push with a login, pull with none."""
-    require_docker()
-    (walkthrough,) = [block for block in blocks("bash") if "ecr-public create-repository" in block]
+    (walkthrough,) = [block for block in blocks("bash") if marker in block]
     port = free_port()
     script = walkthrough.replace("127.0.0.1:5000", f"127.0.0.1:{port}")
     env = dict(aws_env(), DOCKER_CONFIG=str(tmp_path / "docker-config"))
@@ -82,8 +55,26 @@ def test_the_ecr_public_walkthrough_runs_as_written(tmp_path):
             text=True,
             timeout=300,
         )
-        assert result.returncode == 0, result.stdout + result.stderr
-        assert "GET /v2/token" in server.log_text()  # the pull went through the token flow
+        log = server.log_text()
+    assert result.returncode == 0, result.stdout + result.stderr
+    return result, log, port
+
+
+@pytest.mark.docker
+def test_the_server_walkthrough_runs_as_written(tmp_path):
+    """The standalone-server block."""
+    result, _, port = run_walkthrough(tmp_path, "docker push 127.0.0.1:5000/demo")
+    described = json.loads(result.stdout[result.stdout.rindex('{\n    "imageDetails"') :])
+    (image,) = described["imageDetails"]
+    assert image["imageTags"] == ["v1"]
+    subprocess.run(["docker", "rmi", f"127.0.0.1:{port}/demo/hello:v1"], capture_output=True)
+
+
+@pytest.mark.docker
+def test_the_ecr_public_walkthrough_runs_as_written(tmp_path):
+    """The ECR Public block: push with a login, pull with none (the token flow)."""
+    result, log, _ = run_walkthrough(tmp_path, "ecr-public create-repository")
+    assert "GET /v2/token" in log
     pulled = [line for line in result.stdout.splitlines() if "public.ecr.aws" in line]
     assert pulled and pulled[-1].endswith("/tool:1.0")
     subprocess.run(["docker", "rmi", pulled[-1]], capture_output=True)

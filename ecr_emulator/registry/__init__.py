@@ -23,7 +23,7 @@ from ..core import Caller, public
 from ..errors import ServiceError
 from ..state import PUBLIC_HOST, Backend
 from . import blobs, listing, manifests
-from .auth import ANONYMOUS, TOKEN_PATH, authenticate, authenticate_public, token, unauthorized
+from .auth import TOKEN_PATH, authenticate, authenticate_public, token, unauthorized
 from .errors import API_VERSION_HEADER, RegistryError, from_service_error
 
 log = logging.getLogger(__name__)
@@ -132,11 +132,10 @@ class RegistryApp:
     def _dispatch_public(self, request: Request, path: str) -> Response:
         """A request to a public repository, ``/v2/<alias>/<repository>/...`` once the
         public prefix is taken off: anyone may pull, a push needs a login."""
-        caller = authenticate_public(self.backend, request, self.require_auth)
+        writing = request.method not in ("GET", "HEAD")
+        caller = authenticate_public(self.backend, request, self.require_auth, writing)
         handler, name, params = _route(request, path)
         alias, _, repository = name.partition("/")
-        if caller.account == ANONYMOUS and request.method not in ("GET", "HEAD"):
-            raise unauthorized(request)
         with self.backend.lock:
             registry = public.registry_for_alias(self.backend, alias) if repository else None
             owner = registry.account_id if registry is not None else None

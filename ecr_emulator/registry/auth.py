@@ -27,7 +27,7 @@ from ..core.authorization import (
     registry_request,
 )
 from ..identity import DEFAULT_ACCOUNT_ID, DEFAULT_REGION
-from ..state import Backend
+from ..state import PUBLIC_HOST, Backend
 from ..tokens import (
     USERNAME,
     InvalidToken,
@@ -106,18 +106,32 @@ def authenticate(backend: Backend, request: Request, required: bool) -> Registry
             403,
         )
     try:
-        return registry_request(backend, login[1], request.host, request.remote_addr)
+        who = registry_request(backend, login[1], request.host, request.remote_addr)
     except InvalidToken as error:
         raise _refused(request, error) from None
+    if who.caller.region == PUBLIC_REGION:
+        raise RegistryError(
+            "DENIED",
+            "an ECR Public password opens public repositories only "
+            f"(<host>/{PUBLIC_HOST}/<alias>/<repository>)",
+            403,
+        )
+    return who
 
 
-def authenticate_public(backend: Backend, request: Request, required: bool) -> Caller:
-    """The caller of a request to a public registry: the account of its login (a password
-    from either service's GetAuthorizationToken), or with none, no one (it may pull)."""
+def authenticate_public(
+    backend: Backend, request: Request, required: bool, writing: bool = False
+) -> Caller:
+    """The caller of a request to a public registry: with no login, no one (who may pull);
+    else the account of its password.  Pulls take either service's password (a docker
+    logged in for private work still pulls public images from the same host); a push
+    needs ECR Public's own, as public.ecr.aws does."""
     if not required:
         return Caller(backend, DEFAULT_ACCOUNT_ID, PUBLIC_REGION, "ecr-public", request.host)
     login = _credentials(request)
     if login is None or is_anonymous_token(backend, login[1]):
+        if writing:
+            raise unauthorized(request)
         return Caller(
             backend, ANONYMOUS, PUBLIC_REGION, "ecr-public", request.host, request.remote_addr
         )
@@ -125,6 +139,13 @@ def authenticate_public(backend: Backend, request: Request, required: bool) -> C
         who = registry_request(backend, login[1], request.host, request.remote_addr).caller
     except InvalidToken as error:
         raise _refused(request, error) from None
+    if writing and who.region != PUBLIC_REGION:
+        raise RegistryError(
+            "DENIED",
+            "a push to ECR Public needs an ECR Public password (aws ecr-public "
+            "get-login-password), not a private registry's",
+            403,
+        )
     return dataclasses.replace(who, region=PUBLIC_REGION, service="ecr-public")
 
 
