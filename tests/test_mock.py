@@ -255,14 +255,10 @@ def test_clients_on_other_threads_are_answered():
 # --- which services ---------------------------------------------------------------------------
 
 
-def test_ecr_public_is_intercepted_and_not_implemented_yet():
+def test_ecr_public_is_intercepted_while_the_mock_runs():
     public = closed_port_client("ecr-public", region="us-east-1")
     with mock_ecr():
-        with pytest.raises(ClientError) as raised:
-            public.describe_repositories()
-        error = raised.value.response
-        assert error["Error"]["Code"] == "NotImplementedException"
-        assert error["ResponseMetadata"]["HTTPStatusCode"] == 501
+        assert public.describe_repositories()["repositories"] == []
     with pytest.raises(EndpointConnectionError):
         public.describe_repositories()
 
@@ -270,9 +266,8 @@ def test_ecr_public_is_intercepted_and_not_implemented_yet():
 def test_ecr_public_without_endpoint_is_intercepted_too():
     with mock_ecr():
         public = boto3.client("ecr-public", region_name="us-east-1", config=NO_RETRY)
-        with pytest.raises(ClientError) as raised:
-            public.describe_registries()
-        assert raised.value.response["Error"]["Code"] == "NotImplementedException"
+        (registry,) = public.describe_registries()["registries"]
+        assert registry["registryUri"].startswith("public.ecr.aws/")
 
 
 def test_other_services_are_not_intercepted():
