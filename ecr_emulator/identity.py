@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
+from .arns import PUBLIC_REGION
 from .core import identities
 from .core.caller import Caller
 from .errors import ServiceError
@@ -81,6 +82,12 @@ def caller_identity(
             )
         return Caller(backend, DEFAULT_ACCOUNT_ID, DEFAULT_REGION, service, host, source_ip)
     access_key, region = scope
+    if region == PUBLIC_REGION:  # the key of ECR Public's registries, which is no region
+        raise ServiceError(
+            "InvalidSignatureException",
+            f"Credential should be scoped to a valid region, not '{region}'. ",
+            403,
+        )
     if backend.enforce_iam:  # identity mode: the key's principal, or no one
         principal = identities.principal_for(backend, access_key)
         return Caller(backend, principal.account, region, service, host, source_ip, principal.arn)

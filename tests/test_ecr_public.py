@@ -26,6 +26,7 @@ from support import (
 )
 
 from ecr_emulator import mock_ecr
+from ecr_emulator.arns import default_public_alias
 
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 32
 
@@ -429,10 +430,10 @@ def test_docker_push_with_a_login_then_anonymous_pull_and_skopeo(tmp_path):
             docker.remove_test_images()
 
 
-def test_each_password_opens_its_own_service(ecr_server):
-    """An ECR Public password pushes to public repositories and opens no private one; a
-    private password pulls public images (docker keeps one login per host) but pushes
-    none."""
+def test_either_password_acts_as_its_account_on_either_path(ecr_server):
+    """docker keeps one login per host, and a server's one host serves both services: the
+    path says which registry a request is for, and a password of either service acts as
+    its account there (a CI job that logs in once pushes to both)."""
     public = public_client(ecr_server.url)
     private = private_client(ecr_server.url)
     data = public.get_authorization_token()["authorizationData"]
@@ -440,39 +441,88 @@ def test_each_password_opens_its_own_service(ecr_server):
     assert 11.9 * 3600 < lifetime <= 12 * 3600  # the public token shape: 12 hours, no endpoint
     assert set(data) == {"authorizationToken", "expiresAt"}
     public_password = base64.b64decode(data["authorizationToken"]).decode().partition(":")[2]
+    private_password = RegistryClient(private, ecr_server.url).password
     public.create_repository(repositoryName="both")
     private.create_repository(repositoryName="both")
     alias = public.describe_registries()["registries"][0]["aliases"][0]["name"]
-    public_base = f"{ecr_server.url}/v2/public.ecr.aws/{alias}/both"
-    _, layer, _ = small_image()
+    config, layer, _ = small_image()
+    for password, base, blob in [
+        (public_password, f"{ecr_server.url}/v2/both", layer),
+        (private_password, f"{ecr_server.url}/v2/public.ecr.aws/{alias}/both", config),
+    ]:
+        pushed = requests.post(
+            f"{base}/blobs/uploads/?digest={digest_of(blob)}",
+            data=blob,
+            auth=("AWS", password),
+            timeout=10,
+        )
+        assert pushed.status_code == 201, pushed.text
+    # each landed in the registry its path named, not the one its password came from
+    private_layers = private.batch_check_layer_availability(
+        repositoryName="both", layerDigests=[digest_of(layer), digest_of(config)]
+    )["layers"]
+    public_layers = public.batch_check_layer_availability(
+        repositoryName="both", layerDigests=[digest_of(layer), digest_of(config)]
+    )["layers"]
+    assert [item["layerAvailability"] for item in private_layers] == ["AVAILABLE", "UNAVAILABLE"]
+    assert [item["layerAvailability"] for item in public_layers] == ["UNAVAILABLE", "AVAILABLE"]
 
-    private_path = requests.get(
-        f"{ecr_server.url}/v2/both/tags/list", auth=("AWS", public_password), timeout=10
-    )
-    assert private_path.status_code == 403
-    assert private_path.json()["errors"][0]["code"] == "DENIED"
 
-    private_registry = RegistryClient(private, ecr_server.url)
-    pushed = requests.post(
-        f"{public_base}/blobs/uploads/?digest={digest_of(layer)}",
-        data=layer,
-        auth=("AWS", private_registry.password),
+def test_what_a_hostile_review_found(ecr_server):
+    """Another account's default alias cannot be taken (nor any alias of that form); a logo
+    that is not base64 is a 400; "public" is no region for a private client; an upload's
+    status asks for a login."""
+    answer = requests.post(
+        f"{ecr_server.url}/_emulator/public/alias",
+        json={"alias": default_public_alias("333333333333"), "account": "222222222222"},
         timeout=10,
     )
-    assert pushed.status_code == 403 and "ECR Public password" in pushed.text
-    pushed = requests.post(
-        f"{public_base}/blobs/uploads/?digest={digest_of(layer)}",
-        data=layer,
-        auth=("AWS", public_password),
+    assert answer.status_code == 400 and "reserved" in answer.json()["message"]
+    taken = requests.post(
+        f"{ecr_server.url}/_emulator/public/alias",
+        json={"alias": "team-one", "account": "222222222222"},
         timeout=10,
     )
-    assert pushed.status_code == 201
-    pulled = requests.get(
-        f"{public_base}/blobs/{digest_of(layer)}",
-        auth=("AWS", private_registry.password),
+    assert taken.status_code == 200
+    again = requests.post(
+        f"{ecr_server.url}/_emulator/public/alias",
+        json={"alias": "team-one", "account": "333333333333"},
         timeout=10,
     )
-    assert pulled.status_code == 200 and pulled.content == layer
+    assert again.status_code == 400 and "taken" in again.json()["message"]
+
+    raw = requests.post(
+        ecr_server.url + "/",
+        data=json.dumps({"repositoryName": "logo", "catalogData": {"logoImageBlob": "!!!"}}),
+        headers={
+            "Content-Type": "application/x-amz-json-1.1",
+            "X-Amz-Target": "SpencerFrontendService.CreateRepository",
+        },
+        timeout=10,
+    )
+    assert raw.status_code == 400 and raw.json()["__type"] == "SerializationException"
+    public = public_client(ecr_server.url)
+    with pytest.raises(ClientError):  # a bad catalog created nothing
+        public.describe_repositories(repositoryNames=["logo"])
+
+    nowhere = boto3.client(
+        "ecr",
+        region_name="public",
+        endpoint_url=ecr_server.url,
+        aws_access_key_id="test",
+        aws_secret_access_key="test",
+    )
+    with pytest.raises(ClientError) as raised:
+        nowhere.describe_repositories()
+    assert error_of(raised)[:2] == ("InvalidSignatureException", 403)
+
+    public.create_repository(repositoryName="uploads")
+    upload = public.initiate_layer_upload(repositoryName="uploads")["uploadId"]
+    alias = public.describe_registries()["registries"][0]["aliases"][0]["name"]
+    status = requests.get(
+        f"{ecr_server.url}/v2/public.ecr.aws/{alias}/uploads/blobs/uploads/{upload}", timeout=10
+    )
+    assert status.status_code == 401
 
 
 def test_describe_repositories_pages_and_delete_needs_force(ecr_server):
@@ -494,3 +544,53 @@ def test_describe_repositories_pages_and_delete_needs_force(ecr_server):
         public.delete_repository(repositoryName="paged/r0")
     assert error_of(raised)[0] == "RepositoryNotEmptyException"
     public.delete_repository(repositoryName="paged/r0", force=True)
+
+
+def test_identity_mode_judges_ecr_public_actions():
+    """Under ``enforce_iam`` ECR Public's operations need ``ecr-public:`` actions on its
+    ARNs, the registry-level ones too; ``ecr:*`` grants none of them."""
+    publisher = {
+        "accessKeyId": "AKIAPUBLISHER001",
+        "arn": "arn:aws:iam::111111111111:user/publisher",
+        "policies": [
+            {
+                "Version": "2012-10-17",
+                "Statement": [
+                    {
+                        "Effect": "Allow",
+                        "Action": ["ecr-public:*"],
+                        "Resource": "arn:aws:ecr-public::111111111111:repository/*",
+                    }
+                ],
+            }
+        ],
+    }
+    private_only = {
+        "accessKeyId": "AKIAPRIVATEONLY1",
+        "arn": "arn:aws:iam::111111111111:user/private",
+        "policies": [
+            {
+                "Version": "2012-10-17",
+                "Statement": [{"Effect": "Allow", "Action": ["ecr:*"], "Resource": "*"}],
+            }
+        ],
+    }
+    with mock_ecr(enforce_iam=True, principals=[publisher, private_only]):
+        allowed = public_client(account="AKIAPUBLISHER001")
+        allowed.create_repository(repositoryName="judged", catalogData={"description": "d"})
+        assert allowed.get_authorization_token()["authorizationData"]["authorizationToken"]
+        assert allowed.describe_registries()["registries"][0]["registryId"] == "111111111111"
+        refused = public_client(account="AKIAPRIVATEONLY1")
+        for call in (
+            refused.get_authorization_token,
+            refused.describe_registries,
+            lambda: refused.create_repository(repositoryName="nope"),
+            lambda: refused.describe_repositories(repositoryNames=["judged"]),
+        ):
+            with pytest.raises(ClientError) as raised:
+                call()
+            code, _, message = error_of(raised)
+            assert code == "AccessDeniedException" and "ecr-public:" in message
+        assert [r["repositoryName"] for r in allowed.describe_repositories()["repositories"]] == [
+            "judged"
+        ]

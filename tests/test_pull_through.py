@@ -368,6 +368,7 @@ class _BlobUpstream:
         self.blobs = {self.layer_digest: layer, digest_of(config): config}
         self.bodies: dict[str, bytes] = {}
         self.gate: threading.Event | None = None
+        self.cut = False  # the layer's body stops halfway, the connection closes
         self.gets = 0
         upstream = self
 
@@ -407,6 +408,9 @@ class _BlobUpstream:
                 self.wfile.flush()
                 if upstream.gate is not None and data is upstream.layer:
                     upstream.gate.wait(30)
+                if upstream.cut and data is upstream.layer:
+                    self.close_connection = True
+                    return
                 self.wfile.write(data[half:])
 
             def log_message(self, *args):
@@ -634,3 +638,28 @@ def test_a_scan_of_an_image_naming_another_accounts_layers_reads_none_of_them(tm
             assert seen.get("findings", []) == []
         finally:
             upstream.stop()
+
+
+def test_an_upstream_that_stops_halfway_earns_no_500_and_leaves_nothing(tmp_path):
+    """The upstream sends half of what its Content-Length says and hangs up: a GET's body
+    ends early (the client sees it cut short), a Range GET is BLOB_UNKNOWN, nothing is
+    kept, and the log has no traceback; once the upstream is whole, the layer comes."""
+    import requests
+
+    layer = bytes(range(256)) * 8192  # 2 MiB
+    upstream = _BlobUpstream(layer)
+    upstream.cut = True
+    try:
+        with _caching(tmp_path, upstream) as server:
+            url = f"{server.url}/v2/hub/lib/app/blobs/{upstream.layer_digest}"
+            with pytest.raises(requests.exceptions.ChunkedEncodingError):
+                requests.get(url, timeout=30).content  # noqa: B018 (read it all)
+            ranged = requests.get(url, headers={"Range": "bytes=0-9"}, timeout=30)
+            assert ranged.status_code == 404
+            assert ranged.json()["errors"][0]["code"] == "BLOB_UNKNOWN"
+            upstream.cut = False
+            assert requests.get(url, timeout=30).content == layer
+            assert not list((tmp_path / "data" / "blobs" / "uploads").glob("ptc-*"))
+            assert "Traceback" not in server.log_text()
+    finally:
+        upstream.stop()

@@ -101,11 +101,10 @@ def _check(
     """The whole decision for ``action`` on ``arn`` in ``registry`` (None: a registry never
     written to): the resource policies for another account, and, in identity mode, the
     caller's identity policies (``identities``).  In a public registry the actions are
-    ECR Public's (``ecr-public:PutImage``), and its pulls are everyone's."""
-    if registry is not None and registry.public:
-        if action in PUBLIC_READS:
-            return
-        action = "ecr-public:" + action.partition(":")[2]
+    ECR Public's (``service_action``), and its pulls are everyone's."""
+    if registry is not None and registry.public and action in PUBLIC_READS:
+        return
+    action = service_action(action, arn)
     own = registry is not None and registry.account_id == caller.account
     if (  # the common case, on every push and pull: the owner, and no policy to read
         own
@@ -138,9 +137,18 @@ def _check(
         raise access_denied(caller, action, arn, Decision.IMPLICIT_DENY, "identity-based")
 
 
+def service_action(action: str, resource_arn: str) -> str:
+    """``action`` (the core names ECR's: ``ecr:PutImage``) as the service of the resource
+    spells it: ``ecr-public:PutImage`` on an ECR Public ARN."""
+    if resource_arn.startswith("arn:aws:ecr-public:") and action.startswith("ecr:"):
+        return "ecr-public:" + action[len("ecr:") :]
+    return action
+
+
 def require(caller: Caller, action: str, resource_arn: str) -> None:
     """Identity mode: ``caller`` may do ``action`` on ``resource_arn`` of its own account (a
     registry-level operation: GetAuthorizationToken, DescribeRegistry, ...)."""
+    action = service_action(action, resource_arn)
     identity = identities.decision(caller, action, resource_arn)
     if identity is not None and identity is not Decision.ALLOW:
         raise access_denied(caller, action, resource_arn, identity, "identity-based")
@@ -157,7 +165,7 @@ def repository(caller: Caller, registry_id: str | None, name: str, action: str) 
             if registry is not None and registry.public and action in PUBLIC_READS:
                 raise repository_not_found(name, account)  # anyone may see what is public
             arn = repository_arn(account, caller.region, name)
-            raise access_denied(caller, action, arn, Decision.IMPLICIT_DENY)
+            raise access_denied(caller, service_action(action, arn), arn, Decision.IMPLICIT_DENY)
         authorize(caller, found, action)
     elif found is None:
         require(caller, action, repository_arn(account, caller.region, name))  # before "missing"

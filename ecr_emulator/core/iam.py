@@ -118,7 +118,8 @@ def _check_statement(statement: Any, registry: bool, identity: bool = False) -> 
     for action in _strings(statement.get("Action", statement.get("NotAction"))):
         if not _ACTION.fullmatch(action):
             raise PolicyError(f"invalid action '{action}'")
-        if registry and not (action == "*" or action.lower().startswith("ecr:")):
+        prefixes = ("ecr:", "ecr-public:") if identity else ("ecr:",)  # identities: both services
+        if registry and not (action == "*" or action.lower().startswith(prefixes)):
             raise PolicyError(f"a registry policy names ECR actions only, not '{action}'")
     if registry:
         if len(_RESOURCE_KEYS & set(statement)) > 1:

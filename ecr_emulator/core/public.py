@@ -16,15 +16,16 @@ import dataclasses
 import re
 from typing import Any
 
-from ..arns import PUBLIC_REGION, public_registry_arn
+from ..arns import PUBLIC_REGION, default_public_alias, public_registry_arn
 from ..errors import ServiceError, invalid_parameter
 from ..pagination import paginate_list
 from ..service_models import service_model
 from ..state import Backend, Image, Registry, Repository
-from . import access
+from . import access, repositories
 from .caller import Caller
 
 API_REGION = "us-east-1"
+_DEFAULT_FORM = re.compile(r"e[0-9a-f]{7}")  # what ``default_public_alias`` makes
 ALIAS_PATTERN_HINT = "[a-z][a-z0-9]+(?:[._-][a-z0-9]+)*, 2 to 50 characters"
 # the members of RepositoryCatalogDataInput that are kept as given
 CATALOG_TEXT = ("description", "aboutText", "usageText", "architectures", "operatingSystems")
@@ -93,10 +94,13 @@ def set_alias(backend: Backend, account: str, alias: str) -> str:
         and re.fullmatch(shape.metadata["pattern"], alias)
     ):
         raise invalid_parameter("alias", f"An alias must match {ALIAS_PATTERN_HINT}")
+    if alias != default_public_alias(account) and _DEFAULT_FORM.fullmatch(alias):
+        # an account's default alias is its own even before its registry exists
+        raise invalid_parameter("alias", f"The alias '{alias}' is reserved for a default alias")
     with backend.transaction():
-        for registry in backend.registries.values():
-            if registry.public and registry.account_id != account and registry.alias == alias:
-                raise invalid_parameter("alias", f"The alias '{alias}' is taken")
+        taken = registry_for_alias(backend, alias)
+        if taken is not None and taken.account_id != account:
+            raise invalid_parameter("alias", f"The alias '{alias}' is taken")
         registry = backend.ensure_registry(account, PUBLIC_REGION)
         registry.alias = alias
         return alias
@@ -121,7 +125,12 @@ def catalog_input(data: dict[str, Any] | None) -> dict[str, Any] | None:
     kept = {key: data[key] for key in CATALOG_TEXT if data.get(key) is not None}
     logo = data.get("logoImageBlob")
     if logo is not None:
-        raw = logo if isinstance(logo, bytes) else base64.b64decode(logo)
+        try:
+            raw = logo if isinstance(logo, bytes) else base64.b64decode(logo, validate=True)
+        except ValueError:  # binascii.Error: the awsJson blob is not base64
+            raise ServiceError(
+                "SerializationException", "logoImageBlob is not valid base64"
+            ) from None
         kept["logo"] = base64.b64encode(raw).decode("ascii")
     return kept
 
@@ -168,6 +177,18 @@ def put_repository_catalog_data(
     with caller.backend.transaction():
         repository = access.repository(caller, registry_id, name, "ecr:PutRepositoryCatalogData")
         repository.catalog_data = {**(repository.catalog_data or {}), **(kept or {})}
+        return repository
+
+
+def create_repository(
+    caller: Caller, name: str, catalog: dict[str, Any] | None, tags: list[dict[str, str]] | None
+) -> Repository:
+    """CreateRepository: the private core's, with its catalog data set in the same change
+    (``ecr-public:CreateRepository`` is all it needs)."""
+    kept = catalog_input(catalog) or {}
+    with caller.backend.transaction():
+        repository = repositories.create(caller, None, name, resource_tags=tags)
+        repository.catalog_data = kept
         return repository
 
 

@@ -26,6 +26,7 @@ import uuid
 from typing import Any
 
 import requests
+import urllib3
 
 from ..digests import digest_of
 from ..errors import ServiceError, invalid_parameter
@@ -414,6 +415,7 @@ class UpstreamBlob:
         self._pending: queue.Queue[tuple[memoryview, int] | None] = queue.Queue()
         self._free: queue.Queue[memoryview] = queue.Queue()
         self._writer_thread: threading.Thread | None = None
+        self._pieces = 0  # buffers made for the writer so far
         self.stored = threading.Event()
         self.held = False
         self._key = (id(backend), *scope, digest)
@@ -426,22 +428,25 @@ class UpstreamBlob:
             return 0
         if self._writer_thread is None:
             self._start_writer()
-        want = len(buffer)
-        if self.size is not None:
-            want = min(want, self.size - self._received)
-        # read1: what has come, up to ``want`` (one receive), so the client is never kept
-        # waiting for a whole buffer of a layer the upstream sends slowly
-        chunk = self._answer.raw.read1(want) if want else b""
+        want = min(len(buffer), (self.size or MAX_LAYER_BYTES) - self._received)
+        try:
+            # read1: what has come, up to ``want`` (one receive), so the client is never
+            # kept waiting for a whole buffer of a layer the upstream sends slowly
+            chunk = self._answer.raw.read1(want) if want > 0 else b""
+        except (requests.RequestException, urllib3.exceptions.HTTPError, OSError) as error:
+            log.info("pull through of %s broke off: %s", self.digest, error)
+            self.close()  # cut short: the writer discards, the client sees the body end early
+            return 0
         count = len(chunk)
         buffer[:count] = chunk
-        if not count:
-            self._complete = self.size is None or self._received == self.size
+        if not count:  # the end; with no length given, complete unless the cap cut it
+            self._complete = self._received == self.size if self.size is not None else want > 0
             self.close()
             return 0
         self._received += count
         copied = 0
         while copied < count:  # into the writer's buffers, waiting while it is behind
-            piece = self._free.get(timeout=2 * TIMEOUT)
+            piece = self._piece()
             step = min(len(piece), count - copied)
             piece[:step] = buffer[copied : copied + step]
             self._pending.put((piece, step))
@@ -470,17 +475,29 @@ class UpstreamBlob:
     def store(self) -> bool:
         """Fetch and store the whole blob with no client; whether it is held here now."""
         buffer = memoryview(bytearray(_PIECE))
-        while self.readinto(buffer):
-            pass
+        try:
+            while self.readinto(buffer):
+                pass
+        except queue.Empty:  # the writer stalled (a full disk): give up on this one
+            log.info("pull through of %s: the store did not keep up", self.digest)
         self.close()
         self.stored.wait()
         return self.held
 
     # --- the writer ----------------------------------------------------------------------------
 
+    def _piece(self) -> memoryview:
+        """A free buffer for the writer: a new one while fewer than ``_PENDING`` exist (a
+        small layer needs one), else the next the writer gives back."""
+        try:
+            return self._free.get_nowait()
+        except queue.Empty:
+            if self._pieces < _PENDING:
+                self._pieces += 1
+                return memoryview(bytearray(min(_PIECE, self.size or _PIECE)))
+        return self._free.get(timeout=2 * TIMEOUT)
+
     def _start_writer(self) -> None:
-        for _ in range(_PENDING):
-            self._free.put(memoryview(bytearray(_PIECE)))
         self._writer_thread = threading.Thread(
             target=self._write, name="ecr-emulator-pull-through", daemon=True
         )
@@ -524,6 +541,9 @@ class UpstreamBlob:
 
 _PIECE = 1024 * 1024
 _PENDING = 16  # MiB of a download that may wait for the disk
+# the most a layer of unknown length is read to: ECR's own largest layer ("Layer size",
+# 52,000 MiB, in the user guide's service quotas)
+MAX_LAYER_BYTES = 52_000 * 1024 * 1024
 _LOCK = threading.Lock()
 _STORING: dict[tuple[int, str, str, str, str], UpstreamBlob] = {}  # by backend, repository, digest
 

@@ -63,12 +63,11 @@ def create_repository(
     tags: list[dict[str, str]] | None = None,
 ) -> dict[str, Any]:
     caller = public.caller_for(caller, "CreateRepository")
-    public.catalog_input(catalog_data)  # a bad catalog creates nothing
-    created = repositories.create_repository(caller, repository_name=repository_name, tags=tags)
-    repository = public.put_repository_catalog_data(
-        caller, None, repository_name, catalog_data or {}
-    )
-    return {"repository": created["repository"], "catalogData": _catalog(caller, repository)}
+    repository = public.create_repository(caller, repository_name, catalog_data, tags)
+    return {
+        "repository": repositories.describe_repository(repository),
+        "catalogData": _catalog(caller, repository),
+    }
 
 
 @operation("GetAuthorizationToken", service="ecr-public")

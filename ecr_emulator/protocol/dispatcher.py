@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 from botocore import xform_name
 
-from ..arns import repository_arn
+from ..arns import PUBLIC_REGION, repository_arn
 from ..core import Caller, access
 from ..errors import ServiceError, not_implemented
 from ..identity import caller_identity
@@ -170,8 +170,11 @@ class ApiDispatcher:
         if caller.backend.enforce_iam and operation.registry_level:
             # identity mode: operations on no one repository are allowed here, on the
             # registry's repositories; the others by the core's access check
-            scope = repository_arn(caller.account, caller.region, "*")
-            access.require(caller, f"ecr:{operation.name}", scope)
+            if operation.service == "ecr-public":
+                scope = repository_arn(caller.account, PUBLIC_REGION, "*")
+            else:
+                scope = repository_arn(caller.account, caller.region, "*")
+            access.require(caller, f"{operation.service}:{operation.name}", scope)
         names = operation.argument_names
         kwargs = {
             names[key]: value for key, value in params.items() if key in names and value is not None

@@ -132,7 +132,8 @@ class RegistryApp:
     def _dispatch_public(self, request: Request, path: str) -> Response:
         """A request to a public repository, ``/v2/<alias>/<repository>/...`` once the
         public prefix is taken off: anyone may pull, a push needs a login."""
-        writing = request.method not in ("GET", "HEAD")
+        # an upload's status is a GET, but only its uploader's: no one's without a login
+        writing = request.method not in ("GET", "HEAD") or "/blobs/uploads/" in path
         caller = authenticate_public(self.backend, request, self.require_auth, writing)
         handler, name, params = _route(request, path)
         alias, _, repository = name.partition("/")

@@ -27,7 +27,7 @@ from ..core.authorization import (
     registry_request,
 )
 from ..identity import DEFAULT_ACCOUNT_ID, DEFAULT_REGION
-from ..state import PUBLIC_HOST, Backend
+from ..state import Backend
 from ..tokens import (
     USERNAME,
     InvalidToken,
@@ -110,22 +110,20 @@ def authenticate(backend: Backend, request: Request, required: bool) -> Registry
     except InvalidToken as error:
         raise _refused(request, error) from None
     if who.caller.region == PUBLIC_REGION:
-        raise RegistryError(
-            "DENIED",
-            "an ECR Public password opens public repositories only "
-            f"(<host>/{PUBLIC_HOST}/<alias>/<repository>)",
-            403,
-        )
+        # docker keeps one login per host, and a server's host is both services': an ECR
+        # Public password acts as its account here too, in ECR Public's own region
+        caller = dataclasses.replace(who.caller, region=DEFAULT_REGION, service="ecr")
+        return RegistryRequest(caller, who.registry_id)
     return who
 
 
 def authenticate_public(
     backend: Backend, request: Request, required: bool, writing: bool = False
 ) -> Caller:
-    """The caller of a request to a public registry: with no login, no one (who may pull);
-    else the account of its password.  Pulls take either service's password (a docker
-    logged in for private work still pulls public images from the same host); a push
-    needs ECR Public's own, as public.ecr.aws does."""
+    """The caller of a request to a public registry: with no login, no one (who may pull,
+    and is asked to log in for anything else); else the account of its password, of
+    either service (docker keeps one login per host, and a server's one host serves
+    both: the path, not the password, says which registry a request is for)."""
     if not required:
         return Caller(backend, DEFAULT_ACCOUNT_ID, PUBLIC_REGION, "ecr-public", request.host)
     login = _credentials(request)
@@ -139,13 +137,6 @@ def authenticate_public(
         who = registry_request(backend, login[1], request.host, request.remote_addr).caller
     except InvalidToken as error:
         raise _refused(request, error) from None
-    if writing and who.region != PUBLIC_REGION:
-        raise RegistryError(
-            "DENIED",
-            "a push to ECR Public needs an ECR Public password (aws ecr-public "
-            "get-login-password), not a private registry's",
-            403,
-        )
     return dataclasses.replace(who, region=PUBLIC_REGION, service="ecr-public")
 
 
