@@ -22,6 +22,7 @@ import gzip
 import io
 import json
 import os
+import shutil
 import statistics
 import sys
 import tarfile
@@ -227,12 +228,15 @@ def main() -> None:
     os.environ.setdefault("AWS_ACCESS_KEY_ID", "testing")
     os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "testing")
     work = Path(tempfile.mkdtemp(prefix="ecr-emulator-bench-"))
-    feed = work / "feed"
-    write_feed(feed)
-    print_table(("in-process", "seconds", "x baseline"), in_process(args.mib, feed))
-    if not args.skip_server:
-        print()
-        print_table(("server", "p50 ms", "max ms", "scan s"), on_server(args.big_mib, work))
+    try:
+        feed = work / "feed"
+        write_feed(feed)
+        print_table(("in-process", "seconds", "x baseline"), in_process(args.mib, feed))
+        if not args.skip_server:
+            print()
+            print_table(("server", "p50 ms", "max ms", "scan s"), on_server(args.big_mib, work))
+    finally:
+        shutil.rmtree(work, ignore_errors=True)  # the layers it wrote: gigabytes under tmpfs
 
 
 if __name__ == "__main__":
