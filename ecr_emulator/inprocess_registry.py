@@ -32,7 +32,9 @@ METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
 _REGISTRY_URL = re.compile(
     r"^https://\d{12}\.dkr\.ecr\.[a-z0-9-]+\.amazonaws\.com(?:\.cn)?(?::443)?/v2(?:[/?]|$)"
 )
-_PUBLIC_REGISTRY_URL = re.compile(r"^https://public\.ecr\.aws(?::443)?/v2(?:[/?]|$)")
+_PUBLIC_REGISTRY_URL = re.compile(
+    r"^https://public\.ecr\.aws(?::443)?/(?:v2(?:[/?]|$)|_emulator/public-logos/)"
+)
 _DOWNLOAD_URL = re.compile(
     r"^https://prod-(?P<region>[a-z0-9-]+)-starport-layer-bucket\.s3\.(?P=region)"
     r"\.amazonaws\.com(?:\.cn)?(?::443)?/_emulator/layers/"

@@ -261,7 +261,11 @@ def test_the_registry_token_flow_in_process():
     token endpoint pulls; a push needs ECR Public's password."""
     with mock_ecr():
         public = public_client()
-        public.create_repository(repositoryName="inproc")
+        created = public.create_repository(
+            repositoryName="inproc", catalogData={"logoImageBlob": PNG}
+        )
+        logo = requests.get(created["catalogData"]["logoUrl"], timeout=10)  # answered in-process
+        assert logo.status_code == 200 and logo.content == PNG
         config, layer, manifest = small_image()
         alias = public.describe_registries()["registries"][0]["aliases"][0]["name"]
         base = f"https://public.ecr.aws/v2/{alias}/inproc"

@@ -102,9 +102,6 @@ def _check(
     written to): the resource policies for another account, and, in identity mode, the
     caller's identity policies (``identities``).  In a public registry the actions are
     ECR Public's (``service_action``), and its pulls are everyone's."""
-    if registry is not None and registry.public and action in PUBLIC_READS:
-        return
-    action = service_action(action, arn)
     own = registry is not None and registry.account_id == caller.account
     if (  # the common case, on every push and pull: the owner, and no policy to read
         own
@@ -113,6 +110,9 @@ def _check(
         and registry.policy_document is None  # type: ignore[union-attr]
     ):
         return
+    if registry is not None and registry.public and action in PUBLIC_READS:
+        return
+    action = service_action(action, arn)
     identity = identities.decision(caller, action, arn)
     resource = (
         Decision.IMPLICIT_DENY

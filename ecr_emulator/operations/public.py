@@ -13,6 +13,7 @@ from collections.abc import Callable
 from typing import Any
 
 from ..core import Caller, authorization, public
+from ..state import PUBLIC_HOST
 from . import images, layers, operation, policies, repositories, tagging
 from .images import image_detail
 
@@ -50,7 +51,7 @@ for _name, _private in _SAME_AS_PRIVATE.items():
 
 def _catalog(caller: Caller, repository: Any) -> dict[str, Any]:
     scheme = caller.backend.registry_scheme if caller.backend.registry_host else "https"
-    host = caller.host or caller.backend.registry_host or "api.ecr-public.us-east-1.amazonaws.com"
+    host = caller.host or caller.backend.registry_host or PUBLIC_HOST  # in-process: mocked
     return public.catalog_output(repository, host, scheme)
 
 
