@@ -122,6 +122,18 @@ def test_a_login_gets_its_password_back_as_the_token(registry, ecr_server):
     assert requests.get(f"{ecr_server.url}/v2/", headers=bearer, timeout=10).status_code == 200
     refused = requests.get(f"{ecr_server.url}/v2/token", auth=("AWS", "forged"), timeout=10)
     assert refused.status_code == 401
+    # OAuth2's grants in a POSTed form, as containerd asks (tests/test_containerd.py)
+    form = {"grant_type": "password", "username": "AWS", "password": registry.password}
+    granted = requests.post(f"{ecr_server.url}/v2/token", data=form, timeout=10).json()
+    assert granted["access_token"] == granted["refresh_token"] == registry.password
+    again = {"grant_type": "refresh_token", "refresh_token": granted["refresh_token"]}
+    assert requests.post(f"{ecr_server.url}/v2/token", data=again, timeout=10).status_code == 200
+    for bad in ({**form, "username": "root"}, {**form, "password": "forged"}):
+        assert requests.post(f"{ecr_server.url}/v2/token", data=bad, timeout=10).status_code == 401
+    huge = requests.post(
+        f"{ecr_server.url}/v2/token", data={"grant_type": "x" * 100_000}, timeout=10
+    )
+    assert huge.status_code == 413
 
 
 def test_wrong_user_garbage_and_tampered_password_are_401(registry, ecr_server):

@@ -141,9 +141,13 @@ def authenticate_public(
 
 
 def token(backend: Backend, request: Request) -> Response:
-    """``GET /v2/token`` of the registry token flow: a login's own password back as the
-    token (Bearer is then the same as Basic), or, with no login, an anonymous token."""
+    """``/v2/token`` of the registry token flow: a login's own password back as the token
+    (Bearer is then the same as Basic), or, with no login, an anonymous token.  The login
+    comes as Basic on a GET (docker, skopeo) or as OAuth2's password or refresh-token
+    grant in a POSTed form (containerd's ``ctr`` and buildkit)."""
     login = _credentials(request)
+    if request.method == "POST":
+        login = _oauth_login(request) or login
     if login is None:
         value, expires_at = issue_anonymous_token(backend)
     else:
@@ -159,4 +163,22 @@ def token(backend: Backend, request: Request) -> Response:
         "expires_in": int((expires_at - now).total_seconds()),
         "issued_at": now.isoformat().replace("+00:00", "Z"),
     }
+    if login is not None and request.method == "POST":
+        body["refresh_token"] = value  # what a client sends back for the next token
     return Response(json.dumps(body), 200, content_type="application/json")
+
+
+def _oauth_login(request: Request) -> tuple[str, str] | None:
+    """The password of an OAuth2 token request's form (``grant_type=password`` with user
+    ``AWS``, or ``grant_type=refresh_token``); None when the form holds no login."""
+    if (request.content_length or 0) > 16384:  # a form of a user and a password
+        raise RegistryError("UNSUPPORTED", "the token request is too large", 413)
+    form = request.form
+    grant = form.get("grant_type")
+    if grant == "password" and form.get("password"):
+        if form.get("username") != USERNAME:
+            raise unauthorized(request, "log in with user AWS and a GetAuthorizationToken password")
+        return "oauth", form["password"]
+    if grant == "refresh_token" and form.get("refresh_token"):
+        return "oauth", form["refresh_token"]
+    return None
