@@ -663,3 +663,35 @@ def test_an_upstream_that_stops_halfway_earns_no_500_and_leaves_nothing(tmp_path
             assert "Traceback" not in server.log_text()
     finally:
         upstream.stop()
+
+
+def test_a_second_client_of_a_layer_on_its_way_waits_for_it(tmp_path):
+    """Two pulls of one layer at once (parallel ``docker pull``s of images that share it):
+    the second waits for the first's download instead of fetching the layer again."""
+    import threading
+
+    import requests
+
+    layer = bytes(range(256)) * 16384  # 4 MiB
+    upstream = _BlobUpstream(layer)
+    upstream.gate = threading.Event()
+    try:
+        with _caching(tmp_path, upstream) as server:
+            url = f"{server.url}/v2/hub/lib/app/blobs/{upstream.layer_digest}"
+            with requests.get(url, stream=True, timeout=30) as first:
+                head = first.raw.read(len(layer) // 2)  # the first is under way
+                second: dict[str, bytes] = {}
+                waiter = threading.Thread(
+                    target=lambda: second.update(body=requests.get(url, timeout=60).content)
+                )
+                waiter.start()
+                waiter.join(timeout=1.0)
+                assert waiter.is_alive()  # waiting for the first, not fetching
+                upstream.gate.set()
+                assert head + first.raw.read() == layer
+            waiter.join(timeout=30)
+            assert second["body"] == layer
+            assert upstream.gets == 1
+    finally:
+        upstream.gate.set()
+        upstream.stop()

@@ -22,6 +22,7 @@ import logging
 import queue
 import re
 import threading
+import time
 import uuid
 from typing import Any
 
@@ -549,14 +550,23 @@ _STORING: dict[tuple[int, str, str, str, str], UpstreamBlob] = {}  # by backend,
 
 
 def settle(caller: Caller, registry_id: str | None, name: str, digest: str) -> bool:
-    """Wait for a download of ``digest`` into this repository whose bytes have all arrived
-    and are being verified; whether there was one (so the blob may be here now)."""
+    """Wait for a download of ``digest`` into this repository that is under way; whether
+    there was one (so the blob may be here now).  A second client of a layer on its way
+    (parallel ``docker pull``s of images that share it) waits for it rather than fetching
+    it again, for as long as it keeps moving: one that stalls for ``TIMEOUT`` seconds is
+    left to itself, and the caller fetches its own copy."""
     key = (id(caller.backend), registry_id or caller.account, caller.region, name, digest)
     with _LOCK:
         storing = _STORING.get(key)
-    if storing is None or not storing._complete:
+    if storing is None:
         return False
-    return storing.stored.wait(timeout=2 * TIMEOUT)
+    moved, received = time.monotonic(), storing._received
+    while not storing.stored.wait(timeout=1.0):
+        if storing._received != received or storing._complete:
+            moved, received = time.monotonic(), storing._received
+        elif time.monotonic() - moved > TIMEOUT:
+            return False
+    return True
 
 
 class _Pieces:

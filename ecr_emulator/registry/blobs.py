@@ -69,7 +69,11 @@ def get_blob(call: RegistryCall) -> Response:
     head = call.request.method == "HEAD"
     action = "ecr:BatchCheckLayerAvailability" if head else "ecr:GetDownloadUrlForLayer"
     opened = blobs.open_blob(call.caller, call.registry_id, call.name, digest, action)
-    if opened is None and pull_through.settle(call.caller, call.registry_id, call.name, digest):
+    if (  # a layer on its way from a pull-through upstream: a GET waits for it
+        opened is None
+        and not head
+        and pull_through.settle(call.caller, call.registry_id, call.name, digest)
+    ):
         opened = blobs.open_blob(call.caller, call.registry_id, call.name, digest, action)
     headers = {"Docker-Content-Digest": digest, "Accept-Ranges": "bytes", "ETag": f'"{digest}"'}
     if opened is None:
