@@ -598,3 +598,81 @@ def test_identity_mode_judges_ecr_public_actions():
         assert [r["repositoryName"] for r in allowed.describe_repositories()["repositories"]] == [
             "judged"
         ]
+
+
+def test_what_a_second_hostile_review_found(tmp_path):
+    """A chunked token form is read no further than 16 KiB; a ping needs a login that works;
+    a tab may separate the scheme; /v2/token takes GET and POST only; and in identity mode
+    a password opens only its own service's repositories, so a principal refused
+    ``ecr:GetAuthorizationToken`` cannot pull private images with an ECR Public password."""
+    config = tmp_path / "iam.json"
+    config.write_text(
+        json.dumps(
+            {
+                "principals": [
+                    {
+                        "accessKeyId": "AKIANOLOGIN00001",
+                        "arn": "arn:aws:iam::111111111111:user/nologin",
+                        "policies": [
+                            {
+                                "Version": "2012-10-17",
+                                "Statement": [
+                                    {"Effect": "Allow", "Action": "*", "Resource": "*"},
+                                    {
+                                        "Effect": "Deny",
+                                        "Action": "ecr:GetAuthorizationToken",
+                                        "Resource": "*",
+                                    },
+                                ],
+                            }
+                        ],
+                    }
+                ]
+            }
+        )
+    )
+    with serving(
+        PYTHON_MODULE, tmp_path / "s.log", "--enforce-iam", "--iam-config", str(config)
+    ) as server:
+        private = boto3.client(
+            "ecr",
+            region_name="us-east-1",
+            endpoint_url=server.url,
+            aws_access_key_id="AKIANOLOGIN00001",
+            aws_secret_access_key="x",
+        )
+        private.create_repository(repositoryName="kept-private")
+        with pytest.raises(ClientError) as raised:
+            private.get_authorization_token()
+        assert error_of(raised)[0] == "AccessDeniedException"
+        public = public_client(server.url, account="AKIANOLOGIN00001")
+        token = public.get_authorization_token()["authorizationData"]["authorizationToken"]
+        password = base64.b64decode(token).decode().partition(":")[2]
+        sneaked = requests.get(
+            f"{server.url}/v2/kept-private/tags/list", auth=("AWS", password), timeout=10
+        )
+        assert sneaked.status_code == 403
+        assert sneaked.json()["errors"][0]["code"] == "DENIED"
+
+        def chunks():
+            yield b"grant_type=refresh_token&refresh_token="
+            for _ in range(64):  # 64 MiB, never read
+                yield b"a" * 2**20
+
+        before = server.status("VmRSS")
+        big = requests.post(
+            f"{server.url}/v2/token",
+            data=chunks(),
+            headers={"Content-Type": "application/x-www-form-urlencoded"},
+            timeout=60,
+        )
+        assert big.status_code == 413
+        assert server.status("VmRSS") - before < 32 * 1024  # kB
+        for header in ("Negotiate x", "Bearer ", "Basic Og==", "Bearer forged"):
+            ping = requests.get(f"{server.url}/v2/", headers={"Authorization": header})
+            assert ping.status_code == 401, header
+        tabbed = requests.get(
+            f"{server.url}/v2/token", headers={"Authorization": f"Bearer\t{password}"}
+        )
+        assert tabbed.json()["token"] == password  # the login, not an anonymous token
+        assert requests.delete(f"{server.url}/v2/token", timeout=10).status_code == 405

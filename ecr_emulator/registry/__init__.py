@@ -23,7 +23,7 @@ from ..core import Caller, public
 from ..errors import ServiceError
 from ..state import PUBLIC_HOST, Backend
 from . import blobs, listing, manifests
-from .auth import TOKEN_PATH, authenticate, authenticate_public, token, unauthorized
+from .auth import TOKEN_PATH, authenticate, authenticate_public, ping, token
 from .errors import API_VERSION_HEADER, RegistryError, from_service_error
 
 log = logging.getLogger(__name__)
@@ -120,10 +120,9 @@ class RegistryApp:
         public_path = _public_path(request)
         if public_path is not None:
             return self._dispatch_public(request, public_path)
-        if path in ("/v2", "/v2/"):  # the ping: any login, also the anonymous token, will do
-            authenticate_public(self.backend, request, self.require_auth)
-            if request.headers.get("Authorization") is None and self.require_auth:
-                raise unauthorized(request)
+        if path in ("/v2", "/v2/"):  # the ping: a login that works, the anonymous token too
+            if self.require_auth:
+                ping(self.backend, request)
             return Response("{}", 200, content_type="application/json")
         who = authenticate(self.backend, request, self.require_auth)
         handler, name, params = _route(request, path)

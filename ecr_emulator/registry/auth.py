@@ -15,6 +15,7 @@ from __future__ import annotations
 import base64
 import dataclasses
 import json
+from urllib.parse import parse_qs
 
 from werkzeug.wrappers import Request, Response
 
@@ -38,6 +39,7 @@ from ..tokens import (
 from .errors import RegistryError
 
 TOKEN_PATH = "/v2/token"
+_MAX_TOKEN_FORM = 16384  # a form of a user name and a password
 ANONYMOUS = "anonymous"  # the account of a caller with no login: no account is named so
 
 
@@ -59,11 +61,10 @@ def unauthorized(request: Request, message: str = "authentication required") -> 
 def _credentials(request: Request) -> tuple[str, str] | None:
     """(scheme, secret) of the request's login: a Basic password or a Bearer token; None
     without one; a 401 for a Basic login that is not ``AWS`` and a password."""
-    header = request.headers.get("Authorization", "")
-    scheme, _, credentials = header.partition(" ")
-    scheme = scheme.lower()
-    if scheme == "bearer" and credentials.strip():
-        return "bearer", credentials.strip()
+    parts = request.headers.get("Authorization", "").split(None, 1)  # any whitespace
+    scheme, credentials = (parts[0].lower(), parts[1].strip()) if len(parts) == 2 else ("", "")
+    if scheme == "bearer" and credentials:
+        return "bearer", credentials
     if scheme != "basic" or not credentials:
         return None
     try:
@@ -112,9 +113,37 @@ def authenticate(backend: Backend, request: Request, required: bool) -> Registry
     if who.caller.region == PUBLIC_REGION:
         # docker keeps one login per host, and a server's host is both services': an ECR
         # Public password acts as its account here too, in ECR Public's own region
+        _same_service_in_identity_mode(backend, "an ECR Public", "a private")
         caller = dataclasses.replace(who.caller, region=DEFAULT_REGION, service="ecr")
         return RegistryRequest(caller, who.registry_id)
     return who
+
+
+def _same_service_in_identity_mode(backend: Backend, password: str, repository: str) -> None:
+    """In identity mode a login is the principal's right to one service
+    (``ecr:GetAuthorizationToken`` or ``ecr-public:...``): its password opens only that
+    service's repositories, or a principal refused one login would use the other's."""
+    if backend.enforce_iam:
+        raise RegistryError(
+            "DENIED",
+            f"{password} password opens no {repository} repository under identity mode: "
+            "log in with that service's GetAuthorizationToken",
+            403,
+        )
+
+
+def ping(backend: Backend, request: Request) -> None:
+    """``GET /v2/``: a 401 with the challenge unless the request carries a login that
+    works, of either service, or the anonymous token (which pulls public repositories)."""
+    login = _credentials(request)
+    if login is None:
+        raise unauthorized(request)
+    if is_anonymous_token(backend, login[1]):
+        return
+    try:
+        verify_password(backend, login[1])
+    except InvalidToken as error:
+        raise _refused(request, error) from None
 
 
 def authenticate_public(
@@ -137,6 +166,8 @@ def authenticate_public(
         who = registry_request(backend, login[1], request.host, request.remote_addr).caller
     except InvalidToken as error:
         raise _refused(request, error) from None
+    if who.region != PUBLIC_REGION:
+        _same_service_in_identity_mode(backend, "a private registry's", "public")
     return dataclasses.replace(who, region=PUBLIC_REGION, service="ecr-public")
 
 
@@ -145,6 +176,8 @@ def token(backend: Backend, request: Request) -> Response:
     (Bearer is then the same as Basic), or, with no login, an anonymous token.  The login
     comes as Basic on a GET (docker, skopeo) or as OAuth2's password or refresh-token
     grant in a POSTed form (containerd's ``ctr`` and buildkit)."""
+    if request.method not in ("GET", "HEAD", "POST"):
+        raise RegistryError("UNSUPPORTED", f"{request.method} is not supported on /v2/token", 405)
     login = _credentials(request)
     if request.method == "POST":
         login = _oauth_login(request) or login
@@ -171,9 +204,13 @@ def token(backend: Backend, request: Request) -> Response:
 def _oauth_login(request: Request) -> tuple[str, str] | None:
     """The password of an OAuth2 token request's form (``grant_type=password`` with user
     ``AWS``, or ``grant_type=refresh_token``); None when the form holds no login."""
-    if (request.content_length or 0) > 16384:  # a form of a user and a password
+    body = request.stream.read(_MAX_TOKEN_FORM + 1)  # chunked or not: read no further
+    if len(body) > _MAX_TOKEN_FORM:
         raise RegistryError("UNSUPPORTED", "the token request is too large", 413)
-    form = request.form
+    try:
+        form = {key: values[0] for key, values in parse_qs(body.decode()).items()}
+    except UnicodeDecodeError:
+        return None
     grant = form.get("grant_type")
     if grant == "password" and form.get("password"):
         if form.get("username") != USERNAME:
