@@ -21,7 +21,7 @@ from werkzeug.wrappers import Request, Response
 
 from . import __version__, eventbridge, serving
 from .clock import AdjustableClock
-from .core import identities, lifecycle, public, signing
+from .core import iam, identities, lifecycle, public, signing
 from .core.blobs import DOWNLOAD_PATH
 from .core.replication import replicator_for
 from .core.scanning import scanner_for
@@ -137,7 +137,7 @@ class EmulatorApp:
             if not isinstance(order, dict) or not isinstance(order.get("alias"), str):
                 raise ValueError('expected {"alias": "<alias>", "account": "<12 digits>"}')
             account = str(order.get("account") or DEFAULT_ACCOUNT_ID)
-            if not (len(account) == 12 and account.isdigit()):
+            if not iam.is_account_id(account):
                 raise ValueError("account must be 12 digits")
             alias = public.set_alias(self.backend, account, order["alias"])
         except ServiceError as error:

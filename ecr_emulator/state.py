@@ -577,6 +577,12 @@ class Backend:
                 action()
 
     @property
+    def url_scheme(self) -> str:
+        """The scheme of URLs to the emulator's registries: the server's own once URIs
+        point at it (``registry_host``), else AWS's https (answered in-process)."""
+        return self.registry_scheme if self.registry_host else "https"
+
+    @property
     def public_host(self) -> str:
         """Where ECR Public repositories are: ``public.ecr.aws``, or on a server the path
         under its one host that stands for it (``registry.PUBLIC_PREFIX``)."""

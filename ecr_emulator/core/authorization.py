@@ -42,7 +42,7 @@ def authorization_data(caller: Caller, registry_ids: list[str] | None) -> list[A
     """One password per registry asked for (default: the caller's), for that registry's
     endpoint.  Issuing one creates nothing and checks no policy, as on AWS."""
     backend = caller.backend
-    scheme = backend.registry_scheme if backend.registry_host else "https"
+    scheme = backend.url_scheme
     data = []
     for registry_id in dict.fromkeys(registry_ids or [caller.account]):
         password, expires_at = issue_password(

@@ -17,7 +17,6 @@ from __future__ import annotations
 from typing import Any
 
 from ..errors import ServiceError, invalid_parameter
-from ..pagination import paginate_list
 from ..state import Registry, Repository
 from . import access, lifecycle, prefixed, repositories
 from .caller import Caller
@@ -120,30 +119,24 @@ def update(
 
 
 def delete(caller: Caller, prefix: str) -> tuple[Registry, dict[str, Any]]:
-    key = prefixed.normal(prefix)
     with caller.backend.transaction():
         registry = access.own_registry(caller, None, "ecr:DeleteRepositoryCreationTemplate", "*")
-        if key not in registry.creation_templates:
-            raise _not_found(prefix, registry.account_id)
-        left = dict(registry.creation_templates)
-        template = left.pop(key)
-        registry.creation_templates = left
+        registry.creation_templates, template = prefixed.removed(
+            registry.creation_templates, prefix, lambda p: _not_found(p, registry.account_id)
+        )
         return registry, template
 
 
 def describe(
     caller: Caller, prefixes: list[str] | None, next_token: str | None, max_results: int | None
 ) -> tuple[list[dict[str, Any]], str | None]:
-    with caller.backend.lock:
-        registry = access.own_registry_if_any(caller)
-        templates = registry.creation_templates if registry is not None else {}
-        found = prefixed.listed(templates, prefixes, lambda p: _not_found(p, caller.account))
-    return paginate_list(
-        caller.backend,
-        found,
+    return prefixed.page(
+        caller,
+        "creation_templates",
+        prefixes,
         next_token,
         max_results,
-        scope=f"creation-templates:{caller.account}:{caller.region}",
+        lambda p: _not_found(p, caller.account),
     )
 
 

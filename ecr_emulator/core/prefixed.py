@@ -10,6 +10,10 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from typing import Any, TypeVar
 
+from ..pagination import paginate_list
+from . import access
+from .caller import Caller
+
 ROOT = "ROOT"
 T = TypeVar("T")
 
@@ -48,3 +52,34 @@ def listed(
             raise not_found(prefix)
         found.append(entries[normal(prefix)])
     return found
+
+
+def removed(
+    entries: dict[str, T], prefix: str, not_found: Callable[[str], Exception]
+) -> tuple[dict[str, T], T]:
+    """``entries`` without ``prefix``'s entry, as a new dict (a registry's setting is
+    replaced, never changed in place, so the change is kept), and that entry."""
+    key = normal(prefix)
+    if key not in entries:
+        raise not_found(prefix)
+    left = dict(entries)
+    entry = left.pop(key)
+    return left, entry
+
+
+def page(
+    caller: Caller,
+    setting: str,
+    prefixes: Iterable[str] | None,
+    next_token: str | None,
+    max_results: int | None,
+    not_found: Callable[[str], Exception],
+) -> tuple[list[Any], str | None]:
+    """One page of a Describe* of the caller's registry ``setting`` (``creation_templates``,
+    ``pull_through_rules``): the entries ``prefixes`` name, else all of them by prefix."""
+    with caller.backend.lock:
+        registry = access.own_registry_if_any(caller)
+        entries = getattr(registry, setting) if registry is not None else {}
+        found = listed(entries, prefixes, not_found)
+    scope = f"{setting}:{caller.account}:{caller.region}"
+    return paginate_list(caller.backend, found, next_token, max_results, scope=scope)

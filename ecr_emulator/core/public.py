@@ -46,26 +46,25 @@ def caller_for(caller: Caller, operation: str) -> Caller:
 
 def describe_registry(caller: Caller) -> dict[str, Any]:
     """The model's ``Registry``: every account has one public registry, so this reads it
-    without making it."""
+    without making it (never written to: the default alias)."""
     with caller.backend.lock:
         registry = caller.backend.find_registry(caller.account, PUBLIC_REGION)
-        if registry is None:
-            registry = Registry(caller.backend, caller.account, PUBLIC_REGION)  # not kept
-        alias = registry.public_alias
-        return {
-            "registryId": caller.account,
-            "registryArn": public_registry_arn(caller.account),
-            "registryUri": registry.host,
-            "verified": False,
-            "aliases": [
-                {
-                    "name": alias,
-                    "status": "ACTIVE",
-                    "primaryRegistryAlias": True,
-                    "defaultRegistryAlias": registry.alias is None,
-                }
-            ],
-        }
+        chosen = registry.alias if registry is not None else None
+    alias = chosen or default_public_alias(caller.account)
+    return {
+        "registryId": caller.account,
+        "registryArn": public_registry_arn(caller.account),
+        "registryUri": f"{caller.backend.public_host}/{alias}",
+        "verified": False,
+        "aliases": [
+            {
+                "name": alias,
+                "status": "ACTIVE",
+                "primaryRegistryAlias": True,
+                "defaultRegistryAlias": chosen is None,
+            }
+        ],
+    }
 
 
 def registry_catalog_data(caller: Caller) -> dict[str, Any]:

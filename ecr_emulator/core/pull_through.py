@@ -32,7 +32,6 @@ import urllib3
 from ..digests import digest_of
 from ..errors import ServiceError, invalid_parameter
 from ..media_types import INDEX_TYPES
-from ..pagination import paginate_list
 from ..state import Backend, Registry
 from . import access, blobs, creation_templates, images, prefixed, repositories
 from .caller import Caller
@@ -132,30 +131,24 @@ def update_rule(caller: Caller, prefix: str, settings: dict[str, Any]) -> dict[s
 
 
 def delete_rule(caller: Caller, prefix: str) -> dict[str, Any]:
-    key = prefixed.normal(prefix)
     with caller.backend.transaction():
         registry = access.own_registry(caller, None, "ecr:DeletePullThroughCacheRule", "*")
-        if key not in registry.pull_through_rules:
-            raise _not_found(prefix, registry.account_id)
-        left = dict(registry.pull_through_rules)
-        rule = left.pop(key)
-        registry.pull_through_rules = left
+        registry.pull_through_rules, rule = prefixed.removed(
+            registry.pull_through_rules, prefix, lambda p: _not_found(p, registry.account_id)
+        )
         return rule
 
 
 def describe_rules(
     caller: Caller, prefixes: list[str] | None, next_token: str | None, max_results: int | None
 ) -> tuple[list[dict[str, Any]], str | None]:
-    with caller.backend.lock:
-        registry = access.own_registry_if_any(caller)
-        rules = registry.pull_through_rules if registry is not None else {}
-        found = prefixed.listed(rules, prefixes, lambda p: _not_found(p, caller.account))
-    return paginate_list(
-        caller.backend,
-        found,
+    return prefixed.page(
+        caller,
+        "pull_through_rules",
+        prefixes,
         next_token,
         max_results,
-        scope=f"ptc:{caller.account}:{caller.region}",
+        lambda p: _not_found(p, caller.account),
     )
 
 

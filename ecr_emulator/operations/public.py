@@ -13,7 +13,7 @@ from collections.abc import Callable
 from typing import Any
 
 from ..core import Caller, authorization, public
-from ..state import PUBLIC_HOST
+from ..state import PUBLIC_HOST, Repository
 from . import images, layers, operation, policies, repositories, tagging
 from .images import image_detail
 
@@ -49,8 +49,8 @@ for _name, _private in _SAME_AS_PRIVATE.items():
     _on_public_registry(_name, _private)
 
 
-def _catalog(caller: Caller, repository: Any) -> dict[str, Any]:
-    scheme = caller.backend.registry_scheme if caller.backend.registry_host else "https"
+def _catalog(caller: Caller, repository: Repository) -> dict[str, Any]:
+    scheme = caller.backend.url_scheme
     host = caller.host or caller.backend.registry_host or PUBLIC_HOST  # in-process: mocked
     return public.catalog_output(repository, host, scheme)
 

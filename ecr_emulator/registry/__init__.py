@@ -24,7 +24,7 @@ from ..errors import ServiceError
 from ..state import PUBLIC_HOST, Backend
 from . import blobs, listing, manifests
 from .auth import TOKEN_PATH, authenticate, authenticate_public, ping, token
-from .errors import API_VERSION_HEADER, RegistryError, from_service_error
+from .errors import API_VERSION_HEADER, RegistryError, from_service_error, name_unknown
 
 log = logging.getLogger(__name__)
 
@@ -140,9 +140,7 @@ class RegistryApp:
             registry = public.registry_for_alias(self.backend, alias) if repository else None
             owner = registry.account_id if registry is not None else None
         if owner is None:
-            raise RegistryError(
-                "NAME_UNKNOWN", "repository name not known to registry", 404, {"name": name}
-            )
+            raise name_unknown("repository name not known to registry", name)
         url_name = name if request.host == PUBLIC_HOST else f"{PUBLIC_HOST}/{name}"
         return handler(RegistryCall(request, caller, owner, repository, params, url_name))
 

@@ -58,17 +58,17 @@ def unauthorized(request: Request, message: str = "authentication required") -> 
     return RegistryError("UNAUTHORIZED", message, 401, None, _challenge(request))
 
 
-def _credentials(request: Request) -> tuple[str, str] | None:
-    """(scheme, secret) of the request's login: a Basic password or a Bearer token; None
-    without one; a 401 for a Basic login that is not ``AWS`` and a password."""
+def _credentials(request: Request) -> str | None:
+    """The request's password or token (Basic ``AWS:<password>``, or Bearer); None without
+    one; a 401 for a Basic login that is not ``AWS`` and a password."""
     parts = request.headers.get("Authorization", "").split(None, 1)  # any whitespace
     scheme, credentials = (parts[0].lower(), parts[1].strip()) if len(parts) == 2 else ("", "")
     if scheme == "bearer" and credentials:
-        return "bearer", credentials
+        return credentials
     if scheme != "basic" or not credentials:
         return None
     try:
-        decoded = base64.b64decode(credentials.strip(), validate=True).decode()
+        decoded = base64.b64decode(credentials, validate=True).decode()
         username, _, password = decoded.partition(":")
     except ValueError:  # binascii.Error, UnicodeDecodeError, non-ASCII input
         username, password = "?", ""
@@ -79,7 +79,7 @@ def _credentials(request: Request) -> tuple[str, str] | None:
             request,
             "authentication required: log in with user AWS and a GetAuthorizationToken password",
         )
-    return "basic", password
+    return password
 
 
 def _refused(request: Request, error: InvalidToken) -> RegistryError:
@@ -90,15 +90,29 @@ def _refused(request: Request, error: InvalidToken) -> RegistryError:
     return unauthorized(request, "Your authorization token is invalid.")
 
 
+def _login(backend: Backend, request: Request) -> RegistryRequest | str | None:
+    """The request's login: None without one, ``ANONYMOUS`` for the anonymous token, else
+    who its password says (a 401/403 ``RegistryError`` when it is forged or expired)."""
+    secret = _credentials(request)
+    if secret is None:
+        return None
+    if is_anonymous_token(backend, secret):
+        return ANONYMOUS
+    try:
+        return registry_request(backend, secret, request.host, request.remote_addr)
+    except InvalidToken as error:
+        raise _refused(request, error) from None
+
+
 def authenticate(backend: Backend, request: Request, required: bool) -> RegistryRequest:
     """Who a request to a private registry acts as and which registry it reaches, or a
     401/403 ``RegistryError``."""
     if not required:
         return anonymous_request(backend, DEFAULT_ACCOUNT_ID, DEFAULT_REGION, request.host)
-    login = _credentials(request)
-    if login is None:
+    who = _login(backend, request)
+    if who is None:
         raise unauthorized(request)
-    if is_anonymous_token(backend, login[1]):
+    if who == ANONYMOUS:
         # a token with no login behind it: refused for good (a 401 would have docker retry)
         raise RegistryError(
             "DENIED",
@@ -106,10 +120,7 @@ def authenticate(backend: Backend, request: Request, required: bool) -> Registry
             "GetAuthorizationToken password to reach a private one",
             403,
         )
-    try:
-        who = registry_request(backend, login[1], request.host, request.remote_addr)
-    except InvalidToken as error:
-        raise _refused(request, error) from None
+    assert isinstance(who, RegistryRequest)
     if who.caller.region == PUBLIC_REGION:
         # docker keeps one login per host, and a server's host is both services': an ECR
         # Public password acts as its account here too, in ECR Public's own region
@@ -135,15 +146,8 @@ def _same_service_in_identity_mode(backend: Backend, password: str, repository: 
 def ping(backend: Backend, request: Request) -> None:
     """``GET /v2/``: a 401 with the challenge unless the request carries a login that
     works, of either service, or the anonymous token (which pulls public repositories)."""
-    login = _credentials(request)
-    if login is None:
+    if _login(backend, request) is None:
         raise unauthorized(request)
-    if is_anonymous_token(backend, login[1]):
-        return
-    try:
-        verify_password(backend, login[1])
-    except InvalidToken as error:
-        raise _refused(request, error) from None
 
 
 def authenticate_public(
@@ -155,20 +159,16 @@ def authenticate_public(
     both: the path, not the password, says which registry a request is for)."""
     if not required:
         return Caller(backend, DEFAULT_ACCOUNT_ID, PUBLIC_REGION, "ecr-public", request.host)
-    login = _credentials(request)
-    if login is None or is_anonymous_token(backend, login[1]):
+    who = _login(backend, request)
+    if not isinstance(who, RegistryRequest):  # no login, or the anonymous token
         if writing:
             raise unauthorized(request)
         return Caller(
             backend, ANONYMOUS, PUBLIC_REGION, "ecr-public", request.host, request.remote_addr
         )
-    try:
-        who = registry_request(backend, login[1], request.host, request.remote_addr).caller
-    except InvalidToken as error:
-        raise _refused(request, error) from None
-    if who.region != PUBLIC_REGION:
+    if who.caller.region != PUBLIC_REGION:
         _same_service_in_identity_mode(backend, "a private registry's", "public")
-    return dataclasses.replace(who, region=PUBLIC_REGION, service="ecr-public")
+    return dataclasses.replace(who.caller, region=PUBLIC_REGION, service="ecr-public")
 
 
 def token(backend: Backend, request: Request) -> Response:
@@ -185,10 +185,10 @@ def token(backend: Backend, request: Request) -> Response:
         value, expires_at = issue_anonymous_token(backend)
     else:
         try:
-            expires_at = verify_password(backend, login[1]).expires_at
+            expires_at = verify_password(backend, login).expires_at
         except InvalidToken as error:
             raise _refused(request, error) from None
-        value = login[1]
+        value = login
     now = backend.now()
     body = {
         "token": value,
@@ -201,7 +201,7 @@ def token(backend: Backend, request: Request) -> Response:
     return Response(json.dumps(body), 200, content_type="application/json")
 
 
-def _oauth_login(request: Request) -> tuple[str, str] | None:
+def _oauth_login(request: Request) -> str | None:
     """The password of an OAuth2 token request's form (``grant_type=password`` with user
     ``AWS``, or ``grant_type=refresh_token``); None when the form holds no login."""
     body = request.stream.read(_MAX_TOKEN_FORM + 1)  # chunked or not: read no further
@@ -215,7 +215,7 @@ def _oauth_login(request: Request) -> tuple[str, str] | None:
     if grant == "password" and form.get("password"):
         if form.get("username") != USERNAME:
             raise unauthorized(request, "log in with user AWS and a GetAuthorizationToken password")
-        return "oauth", form["password"]
+        return form["password"]
     if grant == "refresh_token" and form.get("refresh_token"):
-        return "oauth", form["refresh_token"]
+        return form["refresh_token"]
     return None
